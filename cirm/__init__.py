@@ -1,0 +1,1 @@
+"""CiRM Warehouse: settings, the source contract and the `cirm` command line."""

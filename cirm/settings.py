@@ -1,0 +1,91 @@
+"""Every runtime setting, read from the environment in one place.
+
+The README documents each variable; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# Published in the README so the demo works out of the box; `cirm` refuses it outside demo mode
+# (issue 9) because anyone can recompute pseudonyms made with a known key.
+DEV_PSEUDONYM_SECRET = "cirm-dev-secret-not-for-production"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the pipeline cannot work with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    # None means "no case-management source" (CIRM_SOURCE_URL=none): open-data-only mode.
+    source_url: str | None
+    pseudonym_secret: str
+    city_timezone: str
+    holiday_country: str
+
+    @property
+    def operational_db(self) -> Path:
+        return self.data_dir / "operational.db"
+
+    @property
+    def drops_dir(self) -> Path:
+        return self.data_dir / "drops"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.data_dir / "truth"
+
+    @property
+    def source_kind(self) -> str:
+        if self.source_url is None:
+            return "none"
+        return "postgresql" if self.source_url.startswith("postgresql") else "sqlite"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.drops_dir, self.truth_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("CIRM_DATA_DIR", "data")).expanduser().resolve()
+    raw_url = env.get("CIRM_SOURCE_URL", "").strip()
+    if raw_url.lower() == "none":
+        source_url: str | None = None
+    elif not raw_url:
+        source_url = f"sqlite:///{data_dir / 'operational.db'}"
+    elif raw_url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgres://")):
+        source_url = raw_url.replace("postgres://", "postgresql://", 1)
+    else:
+        raise SettingsError(
+            f"CIRM_SOURCE_URL={raw_url!r} is not supported: use sqlite:///PATH, "
+            "postgresql://USER@HOST:PORT/DB, or none"
+        )
+    return Settings(
+        data_dir=data_dir,
+        source_url=source_url,
+        pseudonym_secret=env.get("CIRM_PSEUDONYM_SECRET", DEV_PSEUDONYM_SECRET),
+        city_timezone=env.get("CIRM_CITY_TIMEZONE", "America/New_York"),
+        holiday_country=env.get("CIRM_HOLIDAY_COUNTRY", "US"),
+    )
+
+
+def redact_url(url: str | None) -> str:
+    """A source URL fit for logs and metadata: the password never leaves the environment."""
+    if url is None:
+        return "none"
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+    return url
