@@ -10,12 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cirm.errors import CirmError
+
 # Published in the README so the demo works out of the box; `cirm` refuses it outside demo mode
 # (issue 9) because anyone can recompute pseudonyms made with a known key.
 DEV_PSEUDONYM_SECRET = "cirm-dev-secret-not-for-production"
 
 
-class SettingsError(ValueError):
+class SettingsError(CirmError, ValueError):
     """A setting has a value the pipeline cannot work with."""
 
 
@@ -67,8 +69,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         source_url = raw_url.replace("postgres://", "postgresql://", 1)
     else:
         raise SettingsError(
-            f"CIRM_SOURCE_URL={raw_url!r} is not supported: use sqlite:///PATH, "
-            "postgresql://USER@HOST:PORT/DB, or none"
+            f"CIRM_SOURCE_URL={raw_url!r} is not supported: use sqlite:///PATH, postgresql://USER@HOST:PORT/DB, or none"
         )
     return Settings(
         data_dir=data_dir,

@@ -1,0 +1,170 @@
+"""`cirm`, the project's command line. Errors caused by input or settings print a message, not a trace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+
+from cirm.errors import CirmError
+from cirm.settings import Settings, load_settings, redact_url
+
+# Two years of history, so forecasts have a seasonal baseline; small enough for a laptop in minutes.
+DEMO_CITIZENS = 20_000
+DEMO_DAYS = 730
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date in YYYY-MM-DD form") from exc
+
+
+def _require_source(settings: Settings) -> str:
+    if settings.source_url is None:
+        raise CirmError("CIRM_SOURCE_URL=none: there is no case-management source to simulate into")
+    return settings.source_url
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator.run import continue_simulation, simulate
+
+    settings.ensure_dirs()
+    url = _require_source(settings)
+    started = time.monotonic()
+    if args.continue_:
+        summary = continue_simulation(url, settings.drops_dir, settings.truth_dir, days=args.days or 1)
+    else:
+        summary = simulate(
+            url,
+            settings.drops_dir,
+            settings.truth_dir,
+            citizens=args.citizens,
+            days=args.days or 365,
+            seed=args.seed,
+            start=args.start,
+            city_timezone=settings.city_timezone,
+            holiday_country=settings.holiday_country,
+        )
+    print(f"simulated into {redact_url(url)} and {settings.drops_dir} in {time.monotonic() - started:.1f}s")
+    print(summary.describe() if hasattr(summary, "describe") else summary)
+    return 0
+
+
+def print_layer_counts(settings: Settings) -> None:
+    from ingest.warehouse import connect_warehouse, layer_row_counts
+
+    if not settings.warehouse_path.exists():
+        print(f"no warehouse at {settings.warehouse_path} yet")
+        return
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        counts = layer_row_counts(con)
+    print(f"warehouse: {settings.warehouse_path}")
+    for schema, tables in counts.items():
+        print(f"  {schema:<13} {sum(tables.values()):>12,} rows in {len(tables)} tables")
+        for table, n in tables.items():
+            print(f"      {table:<40} {n:>12,}")
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestration.runner import run_pipeline
+
+    settings.ensure_dirs()
+    report = run_pipeline(settings)
+    print()
+    status = "succeeded" if report.success else "FAILED"
+    print(
+        f"run {report.run_id} {status} in {report.seconds:.1f}s: {len(report.steps_succeeded)} of "
+        f"{report.steps_total} steps done, {len(report.steps_failed)} failed, {len(report.steps_skipped)} skipped"
+    )
+    for step, message in report.steps_failed.items():
+        print(f"  failed  {step}: {message}")
+    for check in report.checks_failed:
+        print(f"  check   {check} failed")
+    if args.counts:
+        print_layer_counts(settings)
+    return 0 if report.success else 1
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """A fresh demo city, the whole pipeline, and where everything landed."""
+    started = time.monotonic()
+    if settings.source_url is not None and settings.source_kind == "sqlite":
+        # The demo starts from scratch so that its numbers are reproducible.
+        settings.warehouse_path.unlink(missing_ok=True)
+        settings.warehouse_path.with_suffix(".duckdb.wal").unlink(missing_ok=True)
+    sim_args = argparse.Namespace(continue_=False, citizens=args.citizens, days=args.days, seed=args.seed, start=None)
+    cmd_simulate(sim_args, settings)
+    code = cmd_run(argparse.Namespace(counts=True), settings)
+    print(f"demo finished in {time.monotonic() - started:.1f}s (data folder {settings.data_dir})")
+    return code
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.reconcile import reconcile_table
+    from ingest.warehouse import connect_warehouse
+    from simulator.schema import CASE_SYSTEM_TABLES
+
+    url = _require_source(settings)
+    ok = True
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        print(f"{'table':<24}{'source keys':>14}{'raw rows':>14}{'raw keys':>14}  status")
+        for table in CASE_SYSTEM_TABLES:
+            r = reconcile_table(con, url, table)
+            ok &= r.ok
+            print(f"{table:<24}{r.source_keys:>14,}{r.raw_rows:>14,}{r.raw_keys:>14,}  {'ok' if r.ok else 'MISMATCH'}")
+    return 0 if ok else 1
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"data folder: {settings.data_dir}")
+    print(f"source:      {redact_url(settings.source_url)}")
+    print_layer_counts(settings)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cirm", description="CiRM Warehouse command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="generate the simulated city into the source and the drop folder")
+    sim.add_argument("--citizens", type=int, default=5000, help="citizens at the start (default 5000)")
+    sim.add_argument("--days", type=int, default=None, help="days to simulate (default 365; 1 with --continue)")
+    sim.add_argument("--seed", type=int, default=42)
+    sim.add_argument("--start", type=_parse_date, default=None, help="first day, YYYY-MM-DD")
+    sim.add_argument("--continue", dest="continue_", action="store_true", help="append days after the last one")
+    sim.set_defaults(func=cmd_simulate)
+
+    run = sub.add_parser("run", help="materialize every asset headless; exits non-zero if any step fails")
+    run.add_argument("--no-counts", dest="counts", action="store_false", help="skip the row counts per layer")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="generate the demo city and run the whole pipeline on it")
+    demo.add_argument("--citizens", type=int, default=DEMO_CITIZENS)
+    demo.add_argument("--days", type=int, default=DEMO_DAYS)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(func=cmd_demo)
+
+    rec = sub.add_parser("reconcile", help="compare source keys with raw rows and keys, per table")
+    rec.set_defaults(func=cmd_reconcile)
+
+    st = sub.add_parser("status", help="where the data lives and the row counts per layer")
+    st.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return int(args.func(args, settings))
+    except CirmError as exc:
+        print(f"cirm: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Ingestion into the warehouse's `raw` schema (a plain library: no Dagster here)."""

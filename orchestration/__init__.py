@@ -1,0 +1,1 @@
+"""The Dagster code location: wires the plain libraries into assets, checks, jobs and schedules."""

@@ -1,0 +1,109 @@
+"""Ingestion assets: one per case-system table, one per drop channel, and the holiday calendar."""
+
+import dagster as dg
+
+from ingest.calendar import load_public_holidays
+from ingest.case_system import load_table
+from ingest.drops import load_channel
+from ingest.warehouse import connect_warehouse, fetch_one, table_exists
+from orchestration.resources import WAREHOUSE_POOL, CirmSettings
+from simulator.drops import DROP_TABLES
+from simulator.schema import CASE_SYSTEM_TABLES
+
+OWNER = "team:data-engineering"
+
+case_system_sources = [
+    dg.AssetSpec(
+        key=["case_system", table],
+        group_name="sources",
+        description=f"The case-management system's `{table}` table (SQLite demo or PostgreSQL), read-only.",
+        owners=[OWNER],
+        kinds={"sql"},
+    )
+    for table in CASE_SYSTEM_TABLES
+]
+
+
+def _case_system_asset(table: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["raw", table],
+        deps=[dg.AssetKey(["case_system", table])],
+        group_name="raw",
+        description=(
+            f"`raw.{table}`: the case system's `{table}` rows, merged on the primary key by the `updated_at` "
+            "cursor; a row is rewritten only when its values changed. Carries _load_id, _loaded_at, _source."
+        ),
+        owners=[OWNER],
+        kinds={"duckdb", "python"},
+        pool=WAREHOUSE_POOL,
+    )
+    def _asset(context: dg.AssetExecutionContext, cirm: CirmSettings) -> dg.MaterializeResult:
+        settings = cirm.load()
+        if settings.source_url is None:
+            context.log.info("CIRM_SOURCE_URL=none: no case-management source, nothing to load")
+            return dg.MaterializeResult(metadata={"skipped": "CIRM_SOURCE_URL=none"})
+        with connect_warehouse(settings.warehouse_path) as con:
+            load = load_table(con, settings.source_url, table, context.run_id)
+            total = fetch_one(con, f'SELECT count(*) FROM raw."{table}"')[0]
+        return dg.MaterializeResult(
+            metadata={
+                "rows_read": load.rows_read,
+                "rows_inserted": load.rows_inserted,
+                "rows_updated": load.rows_updated,
+                "cursor": str(load.cursor_value),
+                "dagster/row_count": total,
+            }
+        )
+
+    return _asset
+
+
+def _drop_asset(channel: str, table: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["raw", table],
+        group_name="raw",
+        description=(
+            f"`raw.{table}`: {channel} drop files loaded exactly once each (manifest in meta.drop_manifest), "
+            "columns as delivered (text), with _source_file and _row_number."
+        ),
+        owners=[OWNER],
+        kinds={"duckdb", "python"},
+        pool=WAREHOUSE_POOL,
+    )
+    def _asset(context: dg.AssetExecutionContext, cirm: CirmSettings) -> dg.MaterializeResult:
+        settings = cirm.load()
+        with connect_warehouse(settings.warehouse_path) as con:
+            load = load_channel(con, settings.drops_dir, channel, context.run_id)
+            exists = table_exists(con, "raw", table)
+            total = fetch_one(con, f'SELECT count(*) FROM raw."{table}"')[0] if exists else 0
+        return dg.MaterializeResult(
+            metadata={
+                "files_loaded": len(load.files_loaded),
+                "files_skipped": len(load.files_skipped),
+                "rows_loaded": load.rows_loaded,
+                "extra_columns": str(load.extra_columns or "none"),
+                "dagster/row_count": total,
+            }
+        )
+
+    return _asset
+
+
+@dg.asset(
+    key=["raw", "public_holidays"],
+    group_name="raw",
+    description="`raw.public_holidays`: the public holidays of CIRM_HOLIDAY_COUNTRY, 2000-2040.",
+    owners=[OWNER],
+    kinds={"duckdb", "python"},
+    pool=WAREHOUSE_POOL,
+)
+def public_holidays(context: dg.AssetExecutionContext, cirm: CirmSettings) -> dg.MaterializeResult:
+    settings = cirm.load()
+    with connect_warehouse(settings.warehouse_path) as con:
+        rows = load_public_holidays(con, settings.holiday_country, context.run_id)
+    return dg.MaterializeResult(metadata={"country": settings.holiday_country, "dagster/row_count": rows})
+
+
+case_system_assets = [_case_system_asset(t) for t in CASE_SYSTEM_TABLES]
+drop_assets = [_drop_asset(channel, table) for channel, table in DROP_TABLES.items()]
+ingestion_assets = [*case_system_assets, *drop_assets, public_holidays]

@@ -1,0 +1,130 @@
+"""Headless runs for `cirm run`: execute the pipeline job in process and report progress.
+
+The job runs in a worker thread; this thread follows the run's event log and prints each step as
+it starts and ends, so a long run is never silent.
+"""
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.events import DagsterEventType
+from dagster._core.utils import make_new_run_id
+
+from cirm.settings import Settings
+
+_STEP_EVENTS = {
+    DagsterEventType.STEP_START,
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.STEP_SKIPPED,
+    DagsterEventType.ASSET_CHECK_EVALUATION,
+}
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    success: bool
+    seconds: float
+    steps_total: int
+    steps_succeeded: list[str] = field(default_factory=list)
+    steps_failed: dict[str, str] = field(default_factory=dict)
+    steps_skipped: list[str] = field(default_factory=list)
+    checks_failed: list[str] = field(default_factory=list)
+
+
+def dagster_instance(settings: Settings) -> dg.DagsterInstance:
+    """The persistent instance under DAGSTER_HOME (default: <data>/dagster_home), shared with the UI."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def _failure_message(event: dg.EventLogEntry) -> str:
+    data = event.dagster_event.step_failure_data if event.dagster_event else None
+    if data is None or data.error is None:
+        return "failed"
+    error = data.error
+    # The user-facing cause is the innermost error: Dagster wraps it in its own step error.
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+def run_pipeline(
+    settings: Settings,
+    *,
+    job_name: str | None = None,
+    asset_selection: list[dg.AssetKey] | None = None,
+    tags: dict[str, str] | None = None,
+    echo: Callable[[str], None] = print,
+) -> RunReport:
+    from orchestration.definitions import PIPELINE_JOB, defs
+
+    instance = dagster_instance(settings)
+    job = defs.resolve_job_def(job_name or PIPELINE_JOB)
+    run_id = make_new_run_id()
+    steps_total = len(job.graph.nodes) if asset_selection is None else len(asset_selection)
+    outcome: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = job.execute_in_process(
+                instance=instance, run_id=run_id, raise_on_error=False, asset_selection=asset_selection, tags=tags
+            )
+        except BaseException as exc:  # surfaced below; the thread must not die silently
+            outcome["error"] = exc
+
+    started = time.monotonic()
+    worker = threading.Thread(target=work, name="cirm-run", daemon=True)
+    worker.start()
+    report = RunReport(run_id, False, 0.0, steps_total)
+    cursor = None
+    done = 0
+
+    def follow() -> None:
+        nonlocal cursor, done
+        conn = instance.get_records_for_run(run_id, cursor=cursor, of_type=_STEP_EVENTS)
+        cursor = conn.cursor
+        for record in conn.records:
+            entry = record.event_log_entry
+            ev = entry.dagster_event
+            step = entry.step_key or "?"
+            elapsed = time.monotonic() - started
+            if ev.event_type == DagsterEventType.STEP_START:
+                echo(f"[{done}/{steps_total}] {elapsed:6.1f}s  running {step}")
+            elif ev.event_type == DagsterEventType.STEP_SUCCESS:
+                done += 1
+                report.steps_succeeded.append(step)
+                echo(f"[{done}/{steps_total}] {elapsed:6.1f}s  done    {step}")
+            elif ev.event_type == DagsterEventType.STEP_FAILURE:
+                done += 1
+                report.steps_failed[step] = _failure_message(entry)
+                echo(f"[{done}/{steps_total}] {elapsed:6.1f}s  FAILED  {step}: {report.steps_failed[step]}")
+            elif ev.event_type == DagsterEventType.STEP_SKIPPED:
+                done += 1
+                report.steps_skipped.append(step)
+                echo(f"[{done}/{steps_total}] {elapsed:6.1f}s  skipped {step} (an upstream step failed)")
+            elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                evaluation = ev.event_specific_data
+                if not evaluation.passed:
+                    name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                    report.checks_failed.append(name)
+                    echo(f"          check failed: {name} ({evaluation.severity.value})")
+
+    while worker.is_alive():
+        worker.join(timeout=0.5)
+        follow()
+    follow()
+    report.seconds = time.monotonic() - started
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    result = outcome["result"]
+    report.success = bool(result.success) and not report.steps_failed  # type: ignore[attr-defined]
+    return report
