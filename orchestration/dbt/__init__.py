@@ -1,0 +1,1 @@
+"""The dbt integration: project, translator, argument builder and the dbt asset definitions."""

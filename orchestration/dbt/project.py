@@ -1,0 +1,37 @@
+"""The one DbtProject, and the guarantee that its manifest exists and is current.
+
+A new user never runs `dbt parse`: loading the code location re-parses when any project file is
+newer than the manifest (or the manifest is missing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+_PROJECT_INPUTS = ("models", "snapshots", "macros", "seeds", "tests", "analyses")
+_PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml")
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def _newest_input(project_dir: Path) -> float:
+    paths = [project_dir / f for f in _PROJECT_FILES if (project_dir / f).exists()]
+    for folder in _PROJECT_INPUTS:
+        if (project_dir / folder).is_dir():
+            paths.extend(p for p in (project_dir / folder).rglob("*") if p.is_file())
+    return max((p.stat().st_mtime for p in paths), default=0.0)
+
+
+def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
+    manifest = project.manifest_path
+    return not manifest.exists() or manifest.stat().st_mtime < _newest_input(project.project_dir)
+
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """Parse the project when its manifest is missing or older than its sources."""
+    if manifest_is_stale(project):
+        project.preparer.prepare(project)
+    return project.manifest_path
