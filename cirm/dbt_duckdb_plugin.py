@@ -18,5 +18,11 @@ from cirm.settings import load_settings
 
 
 class Plugin(BasePlugin):  # type: ignore[misc,valid-type]
+    # DuckDB variables live in one client context, and dbt-duckdb runs models on cursors (each its
+    # own context), so both the connection and every cursor get the key.
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         install_pseudonym_key(conn, load_settings().pseudonym_secret)
+
+    def configure_cursor(self, cursor: DuckDBPyConnection) -> DuckDBPyConnection:
+        install_pseudonym_key(cursor, load_settings().pseudonym_secret)
+        return cursor

@@ -1,9 +1,8 @@
 """The code location's Definitions, loaded by workspace.yaml and by `cirm run`."""
 
-from __future__ import annotations
-
 import dagster as dg
 
+from orchestration.dbt.assets import daily_partitions, dbt_asset_defs, dbt_resource
 from orchestration.ingestion import case_system_sources, ingestion_assets
 from orchestration.resources import CirmSettings
 
@@ -13,11 +12,12 @@ pipeline_job = dg.define_asset_job(
     PIPELINE_JOB,
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("sources"),
     description="Everything, from ingestion to the published outputs.",
+    partitions_def=daily_partitions,
 )
 
 defs = dg.Definitions(
-    assets=[*case_system_sources, *ingestion_assets],
+    assets=[*case_system_sources, *ingestion_assets, *dbt_asset_defs],
     jobs=[pipeline_job],
-    resources={"cirm": CirmSettings()},
+    resources={"cirm": CirmSettings(), "dbt": dbt_resource},
     executor=dg.in_process_executor,
 )

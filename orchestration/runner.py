@@ -42,6 +42,10 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     """The persistent instance under DAGSTER_HOME (default: <data>/dagster_home), shared with the UI."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # Local storage in DAGSTER_HOME; no telemetry from a machine that may have no network.
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
@@ -65,6 +69,7 @@ def run_pipeline(
     tags: dict[str, str] | None = None,
     echo: Callable[[str], None] = print,
 ) -> RunReport:
+    from orchestration.dbt.assets import daily_partitions
     from orchestration.definitions import PIPELINE_JOB, defs
 
     instance = dagster_instance(settings)
@@ -72,11 +77,22 @@ def run_pipeline(
     run_id = make_new_run_id()
     steps_total = len(job.graph.nodes) if asset_selection is None else len(asset_selection)
     outcome: dict[str, object] = {}
+    if tags is None:
+        # Today's partition is the catch-up partition: its incremental models process whatever
+        # changed since they last ran (see orchestration.dbt.assets).
+        today = daily_partitions.get_last_partition_key()
+        tags = {"dagster/asset_partition_range_start": today, "dagster/asset_partition_range_end": today}
 
     def work() -> None:
         try:
             outcome["result"] = job.execute_in_process(
-                instance=instance, run_id=run_id, raise_on_error=False, asset_selection=asset_selection, tags=tags
+                instance=instance,
+                run_id=run_id,
+                raise_on_error=False,
+                asset_selection=asset_selection,
+                tags=tags,
+                # The console stays ours: progress lines here, full logs in the Dagster UI.
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             )
         except BaseException as exc:  # surfaced below; the thread must not die silently
             outcome["error"] = exc

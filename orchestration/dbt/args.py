@@ -9,8 +9,8 @@ from datetime import datetime
 def window_vars(window_start: datetime | None, window_end: datetime | None, *, full: bool) -> dict[str, str]:
     """dbt vars for an incremental window: `min_date` inclusive, `max_date` exclusive.
 
-    A window spanning every partition means "catch up on everything not yet processed", which the
-    incremental models do without vars, so none are passed.
+    The catch-up window ("everything not yet processed") is what the incremental models do
+    without vars, so none are passed.
     """
     if full or window_start is None or window_end is None:
         return {}

@@ -6,13 +6,19 @@ newer than the manifest (or the manifest is missing).
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 _PROJECT_INPUTS = ("models", "snapshots", "macros", "seeds", "tests", "analyses")
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml")
+
+# The dbt installed beside this interpreter, so it works without activating the venv.
+_BESIDE = Path(sys.executable).with_name("dbt")
+DBT_EXECUTABLE = str(_BESIDE) if _BESIDE.exists() else (shutil.which("dbt") or "dbt")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -33,5 +39,6 @@ def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     """Parse the project when its manifest is missing or older than its sources."""
     if manifest_is_stale(project):
-        project.preparer.prepare(project)
+        dbt = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
+        dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path

@@ -1,0 +1,134 @@
+"""dbt models as Dagster assets, split by how they run.
+
+- staging, intermediate and quarantine: rebuilt each run (tables);
+- snapshots: their own step, so type-2 history is captured before the dimensions read it;
+- dimensions: rebuilt each run;
+- incremental facts: partitioned by day, the window reaching dbt as vars `min_date`/`max_date`;
+  a range of days runs as one dbt invocation (single-run backfill policy);
+- reporting marts: rebuilt from the facts.
+"""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from cirm.settings import Settings
+from orchestration.dbt.args import build_args, window_vars
+from orchestration.dbt.project import DBT_EXECUTABLE, dbt_project, ensure_manifest
+from orchestration.dbt.translator import CirmDbtTranslator
+from orchestration.resources import WAREHOUSE_POOL, CirmSettings
+
+# Wide enough for the open-data samples (2017 on) and any simulated history. end_offset=1 adds
+# today's partition: the catch-up partition (see _is_catch_up).
+PARTITIONS_START = "2015-01-01"
+daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
+
+STAGING_SELECT = "path:models/staging path:models/intermediate path:models/quarantine"
+SNAPSHOT_SELECT = "resource_type:snapshot"
+FACTS_SELECT = "tag:partitioned"
+DIMENSIONS_SELECT = "path:models/marts/core"
+REPORTING_SELECT = "path:models/marts/reporting"
+
+MANIFEST = ensure_manifest()
+TRANSLATOR = CirmDbtTranslator()
+
+
+def dbt_environment(settings: Settings) -> None:
+    """dbt runs as a subprocess and reads its settings from the environment."""
+    os.environ["CIRM_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    os.environ["CIRM_CITY_TIMEZONE"] = settings.city_timezone
+    os.environ["CIRM_HOLIDAY_COUNTRY"] = settings.holiday_country
+
+
+def _stream(dbt: DbtCliResource, context: dg.AssetExecutionContext, args: list[str]) -> Iterator[Any]:
+    yield from dbt.cli(args, context=context).stream()
+
+
+@dbt_assets(
+    manifest=MANIFEST,
+    select=STAGING_SELECT,
+    name="dbt_staging",
+    dagster_dbt_translator=TRANSLATOR,
+    project=dbt_project,
+    pool=WAREHOUSE_POOL,
+)
+def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
+    dbt_environment(cirm.load())
+    yield from _stream(dbt, context, build_args("build"))
+
+
+@dbt_assets(
+    manifest=MANIFEST,
+    select=SNAPSHOT_SELECT,
+    name="dbt_snapshots",
+    dagster_dbt_translator=TRANSLATOR,
+    project=dbt_project,
+    pool=WAREHOUSE_POOL,
+)
+def dbt_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
+    dbt_environment(cirm.load())
+    yield from _stream(dbt, context, build_args("snapshot"))
+
+
+@dbt_assets(
+    manifest=MANIFEST,
+    select=DIMENSIONS_SELECT,
+    exclude=FACTS_SELECT,
+    name="dbt_dimensions",
+    dagster_dbt_translator=TRANSLATOR,
+    project=dbt_project,
+    pool=WAREHOUSE_POOL,
+)
+def dbt_dimensions(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
+    dbt_environment(cirm.load())
+    yield from _stream(dbt, context, build_args("build"))
+
+
+def _is_catch_up(context: dg.AssetExecutionContext) -> bool:
+    """Today's partition alone means "everything not yet processed"; any other window is explicit.
+
+    A past day (or a backfilled range) owns exactly its window of changes, so a failed day shows as
+    a missing partition and is backfilled; today, still in progress, catches up from the watermark.
+    """
+    keys = context.partition_key_range
+    return keys.start == keys.end == daily_partitions.get_last_partition_key()
+
+
+@dbt_assets(
+    manifest=MANIFEST,
+    select=FACTS_SELECT,
+    name="dbt_incremental_facts",
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    dagster_dbt_translator=TRANSLATOR,
+    project=dbt_project,
+    pool=WAREHOUSE_POOL,
+)
+def dbt_incremental_facts(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings
+) -> Iterator[Any]:
+    dbt_environment(cirm.load())
+    window = context.partition_time_window
+    dbt_vars = window_vars(window.start, window.end, full=_is_catch_up(context))
+    context.log.info(f"incremental window: {dbt_vars or 'everything changed since the last build'}")
+    yield from _stream(dbt, context, build_args("build", extra_vars=dbt_vars))
+
+
+@dbt_assets(
+    manifest=MANIFEST,
+    select=REPORTING_SELECT,
+    name="dbt_reporting",
+    dagster_dbt_translator=TRANSLATOR,
+    project=dbt_project,
+    pool=WAREHOUSE_POOL,
+)
+def dbt_reporting(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
+    dbt_environment(cirm.load())
+    yield from _stream(dbt, context, build_args("build"))
+
+
+dbt_asset_defs = [dbt_staging, dbt_snapshots, dbt_dimensions, dbt_incremental_facts, dbt_reporting]
+dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)

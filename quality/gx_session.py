@@ -1,0 +1,172 @@
+"""Great Expectations plumbing: one context per docs folder and process, one Checkpoint per frame.
+
+The context is ephemeral (no great_expectations.yml to write, nothing to `add_or_update` across
+runs) but its expectation suites and validation results are stored as JSON under
+`<docs_dir>/_gx/`. That matters because GE's site builder deletes every Data Docs page whose source
+result it cannot find: with GE's default in-memory stores each process would wipe the pages of all
+earlier runs and of the other Dagster step processes. On disk, pages accumulate and the index lists
+the latest `docs_validation_limit` validations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+# Imported here, not in quality/__init__: GE takes seconds to import and listing checks must not.
+import great_expectations as gx
+import pandas as pd
+from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig
+from great_expectations.exceptions import DataContextError
+
+from quality.docs_views import view_config
+
+SITE = "cirm_quality"
+DATASOURCE = "warehouse"
+
+_contexts: dict[tuple[Path, int], Any] = {}
+# GE contexts are not thread-safe; Dagster's in-process executor may run checks on threads.
+lock = threading.RLock()
+
+
+def _filesystem(path: Path) -> dict:
+    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(path)}
+
+
+def _project_config(docs_dir: Path, validation_limit: int) -> DataContextConfig:
+    memory = {"class_name": "InMemoryStoreBackend"}
+    return DataContextConfig(
+        progress_bars=ProgressBarsConfig(globally=False),  # no tqdm noise in Dagster logs
+        analytics_enabled=False,
+        expectations_store_name="expectations_store",
+        validation_results_store_name="validation_results_store",
+        checkpoint_store_name="checkpoint_store",
+        stores={
+            "expectations_store": {
+                "class_name": "ExpectationsStore",
+                "store_backend": _filesystem(docs_dir / "_gx" / "expectations"),
+            },
+            "validation_results_store": {
+                "class_name": "ValidationResultsStore",
+                "store_backend": _filesystem(docs_dir / "_gx" / "validations"),
+            },
+            # Rebuilt from code on every run: nothing to keep.
+            "checkpoint_store": {"class_name": "CheckpointStore", "store_backend": memory},
+            "validation_definition_store": {"class_name": "ValidationDefinitionStore", "store_backend": memory},
+        },
+        # Only this site: the ephemeral default would also write a throwaway site to a temp folder.
+        data_docs_sites={
+            SITE: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": _filesystem(docs_dir),
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "validation_results_limit": validation_limit,
+                    "view": view_config(index=True),
+                },
+                # GE's page views with a shared template cache: halves the time of a run.
+                "site_section_builders": {
+                    section: {"view": view_config()} for section in ("expectations", "validations", "profiling")
+                },
+            }
+        },
+    )
+
+
+def context_for(docs_dir: Path, validation_limit: int = 100) -> Any:
+    """The process's GE context for this docs folder, created once (creation and GE import are slow)."""
+    key = (docs_dir.resolve(), validation_limit)
+    with lock:
+        if key not in _contexts:
+            key[0].mkdir(parents=True, exist_ok=True)
+            ctx = gx.get_context(mode="ephemeral", project_config=_project_config(key[0], validation_limit))
+            ctx.data_sources.add_pandas(DATASOURCE)
+            _contexts[key] = ctx
+        return _contexts[key]
+
+
+@dataclass
+class FrameValidation:
+    results: list[Any]  # ExpectationValidationResult, one per expectation
+    docs_path: str | None
+
+
+def _batch_definition(ctx: Any, name: str) -> Any:
+    source = ctx.data_sources.get(DATASOURCE)
+    try:
+        asset = source.get_asset(name)
+    except LookupError:
+        asset = source.add_dataframe_asset(name)
+    try:
+        return asset.get_batch_definition("frame")
+    except KeyError:
+        return asset.add_batch_definition_whole_dataframe("frame")
+
+
+def validate_frame(
+    docs_dir: Path,
+    suite_name: str,
+    df: pd.DataFrame,
+    expectations: list[tuple[str, dict[str, Any], dict[str, Any]]],  # (GE class name, kwargs, meta)
+    key: tuple[str, ...],
+    run_id: str,
+    validation_limit: int = 100,
+) -> FrameValidation:
+    """Run one suite over one frame through a Checkpoint that updates the Data Docs."""
+    with lock:
+        ctx = context_for(docs_dir, validation_limit)
+        suite = gx.ExpectationSuite(
+            name=suite_name,
+            expectations=[getattr(gx.expectations, kind)(**kwargs, meta=meta) for kind, kwargs, meta in expectations],
+        )
+        # Rebuilt from code each run (value sets and "now" change); add_or_update keeps the ids of
+        # unchanged expectations stable across runs.
+        suite = ctx.suites.add_or_update(suite)
+        # The definition and checkpoint live in memory: replace them rather than diff them (the
+        # checkpoint first: it cannot be loaded, even to delete it, once its definition is gone).
+        for factory in (ctx.checkpoints, ctx.validation_definitions):
+            with contextlib.suppress(DataContextError):  # not there yet: first run of this suite
+                factory.delete(suite_name)
+        definition = ctx.validation_definitions.add(
+            gx.ValidationDefinition(name=suite_name, data=_batch_definition(ctx, suite_name), suite=suite)
+        )
+        checkpoint = ctx.checkpoints.add(
+            gx.Checkpoint(
+                name=suite_name,
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[SITE])],
+                result_format={
+                    "result_format": "SUMMARY",
+                    "partial_unexpected_count": 20,
+                    # Failing rows are named by their key, in results and on the Data Docs page.
+                    **({"unexpected_index_column_names": list(key)} if key else {}),
+                    "return_unexpected_index_query": False,
+                },
+            )
+        )
+        result = checkpoint.run(
+            batch_parameters={"dataframe": df},
+            run_id=gx.RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
+        )
+        (identifier, suite_result), *_ = result.run_results.items()
+        urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_name=SITE)
+        url = urls[0]["site_url"] if urls else None
+        return FrameValidation(list(suite_result.results), unquote(urlparse(url).path) if url else None)
+
+
+def build_docs(docs_dir: Path, validation_limit: int = 100) -> Path:
+    """Rebuild the whole Data Docs site from the stored results; returns index.html."""
+    with lock:
+        ctx = context_for(docs_dir, validation_limit)
+        ctx.build_data_docs(site_names=[SITE])
+    return docs_index(docs_dir)
+
+
+def docs_index(docs_dir: Path) -> Path:
+    return docs_dir.resolve() / "index.html"

@@ -1,0 +1,130 @@
+"""Demand forecasting: series building, leakage, backtest accuracy, intervals and the publishing gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.demand_features import build_features
+from ml.demand_series import build_panel
+from ml.forecasting import BACKTEST_COLUMNS, FORECAST_COLUMNS, GBM, NAIVE, ForecastResult, forecast_demand
+from ml.synthetic import make_daily_demand
+
+
+@pytest.fixture(scope="module")
+def seasonal() -> tuple[pd.DataFrame, set]:
+    """4 categories x 4 districts, 3 years of Poisson counts with trends and annual cycles."""
+    return make_daily_demand(4, 4, years=3.0, seed=11)
+
+
+@pytest.fixture(scope="module")
+def result(seasonal) -> ForecastResult:
+    daily, holidays = seasonal
+    return forecast_demand(daily, holidays=holidays, seed=42)
+
+
+def test_model_beats_seasonal_naive_with_calibrated_intervals(result: ForecastResult) -> None:
+    metrics = result.metadata["metrics"]
+    assert metrics[GBM]["mase"] <= 0.85 * metrics[NAIVE]["mase"], metrics
+    assert metrics[GBM]["wape"] < metrics[NAIVE]["wape"]
+    assert 0.70 <= metrics[GBM]["coverage_p10_p90"] <= 0.90, metrics
+    assert result.metadata["gate"]["aggregate_passed"] is True
+    assert not result.forecast["is_fallback"].all()
+
+
+def test_backtest_has_four_origins_three_models_every_series(result: ForecastResult) -> None:
+    backtest = result.backtest
+    assert list(backtest.columns) == BACKTEST_COLUMNS
+    assert backtest["origin_date"].nunique() == 4
+    assert set(backtest["model"]) == {GBM, NAIVE, "moving_average"}
+    assert len(backtest) == 4 * 3 * 20  # 16 district series + 4 city-wide
+    origins = np.sort(backtest["origin_date"].unique())
+    assert (np.diff(origins) == np.timedelta64(28, "D")).all()
+    last_day = pd.Timestamp(result.metadata["training_window"]["end"])
+    assert pd.Timestamp(origins[-1]) == last_day - pd.Timedelta(days=28)
+
+
+def test_forecast_rows_cover_the_horizon_for_every_series(result: ForecastResult) -> None:
+    forecast = result.forecast
+    assert list(forecast.columns) == FORECAST_COLUMNS
+    assert forecast.groupby("series_id").size().eq(28).all()
+    assert forecast["series_id"].nunique() == 20
+    assert {"cat0|ALL", "cat0|D01"} <= set(forecast["series_id"])
+    assert (forecast["p10"] <= forecast["p50"]).all() and (forecast["p50"] <= forecast["p90"]).all()
+    assert (forecast["p10"] >= 0).all()
+    first = pd.Timestamp(result.metadata["training_window"]["end"]) + pd.Timedelta(days=1)
+    assert forecast["date"].min() == first
+    assert forecast["model_version"].nunique() == 1
+
+
+def test_forecast_is_deterministic_for_a_seed(seasonal, result: ForecastResult) -> None:
+    daily, holidays = seasonal
+    again = forecast_demand(daily, holidays=holidays, seed=42)
+    pd.testing.assert_frame_equal(again.forecast, result.forecast)
+
+
+def _volatile_series(dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """A level that random-walks week to week: last week is the best guess, older lags mislead."""
+    rng = np.random.default_rng(3)
+    t = np.arange(len(dates))
+    level = np.clip(1000 * np.exp(np.cumsum(rng.normal(0, 0.4, len(dates) // 7 + 1)))[t // 7], 20, 50_000)
+    return pd.DataFrame({"date": dates, "category": "volatile", "district_id": "D01", "received": rng.poisson(level)})
+
+
+def test_a_series_where_the_model_loses_publishes_the_seasonal_naive_fallback() -> None:
+    daily, holidays = make_daily_demand(3, 2, years=2.2, seed=5)
+    crafted = _volatile_series(pd.date_range(daily["date"].min(), daily["date"].max()))
+    result = forecast_demand(pd.concat([daily, crafted], ignore_index=True), holidays=holidays)
+
+    per_series = result.backtest.pivot_table(index="series_id", columns="model", values="mase")
+    assert per_series.loc["volatile|D01", GBM] > per_series.loc["volatile|D01", NAIVE]
+    assert result.metadata["gate"]["aggregate_passed"] is True
+    volatile = result.forecast.loc[result.forecast["series_id"] == "volatile|D01"]
+    assert volatile["is_fallback"].all() and (volatile["model"] == NAIVE).all()
+    # The fallback is exactly the last observed week repeated.
+    last_week = crafted["received"].to_numpy()[-7:]
+    assert volatile["p50"].to_numpy() == pytest.approx(np.tile(last_week, 4))
+    assert "volatile|D01" in result.metadata["fallback_series"]
+    # Series where the model won keep it.
+    won = per_series.index[per_series[GBM] < per_series[NAIVE]]
+    kept = result.forecast.loc[result.forecast["series_id"].isin(won)]
+    assert len(kept) and not kept["is_fallback"].any()
+
+
+def test_when_the_model_loses_in_aggregate_everything_falls_back() -> None:
+    daily, holidays = make_daily_demand(1, 1, years=2.2, seed=5)
+    crafted = _volatile_series(pd.date_range(daily["date"].min(), daily["date"].max()))
+    result = forecast_demand(crafted, holidays=holidays)
+    assert result.metadata["gate"]["aggregate_passed"] is False
+    assert result.metadata["is_fallback"] is True
+    assert result.forecast["is_fallback"].all() and (result.forecast["model"] == NAIVE).all()
+    assert result.metadata["fallback_series_count"] == 2
+
+
+def test_panel_fills_missing_days_with_zero_and_adds_city_wide_series() -> None:
+    daily = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2025-01-01", "2025-01-03", "2025-01-02", "2025-01-02", "2025-01-03"]),
+            "category": ["roads", "roads", "roads", "snow", "roads"],
+            "district_id": ["D01", "D01", "D02", "D01", "D02"],
+            "received": [4, 2, 1, 7, 3],
+        }
+    )
+    panel = build_panel(daily)
+    assert panel.series_id.tolist() == ["roads|ALL", "roads|D01", "roads|D02", "snow|ALL", "snow|D01"]
+    expected = [[4, 1, 5], [4, 0, 2], [np.nan, 1, 3], [np.nan, 7, 0], [np.nan, 7, 0]]
+    np.testing.assert_array_equal(panel.values, np.array(expected, dtype=float))
+    assert panel.is_city_wide.tolist() == [True, False, False, True, False]
+
+
+def test_features_only_use_data_at_least_a_horizon_old() -> None:
+    daily, holidays = make_daily_demand(1, 2, years=1.5, seed=2)
+    panel = build_panel(daily)
+    before = build_features(panel, 28, holidays)
+    day = 400
+    panel.values[:, day - 27 :] = 10_000.0  # rewrite everything younger than 28 days before `day`
+    after = build_features(panel, 28, holidays)
+    rows = before.day_index == day
+    pd.testing.assert_frame_equal(before.features.loc[rows], after.features.loc[rows])
+    np.testing.assert_array_equal(before.scale[rows], after.scale[rows])
