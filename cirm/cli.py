@@ -84,6 +84,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  failed  {step}: {message}")
     for check in report.checks_failed:
         print(f"  check   {check} failed")
+    print(f"  full log: {report.log_path}  (and the run in the Dagster UI: make dev)")
     if args.counts:
         print_layer_counts(settings)
     return 0 if report.success else 1

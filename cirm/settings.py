@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from cirm.errors import CirmError
@@ -29,6 +30,8 @@ class Settings:
     pseudonym_secret: str
     city_timezone: str
     holiday_country: str
+    # No event of the city's history lies before this date; earlier timestamps are impossible.
+    data_start: date
 
     @property
     def operational_db(self) -> Path:
@@ -45,6 +48,14 @@ class Settings:
     @property
     def truth_dir(self) -> Path:
         return self.data_dir / "truth"
+
+    @property
+    def quality_docs_dir(self) -> Path:
+        return self.data_dir / "quality_docs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
     @property
     def source_kind(self) -> str:
@@ -77,7 +88,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pseudonym_secret=env.get("CIRM_PSEUDONYM_SECRET", DEV_PSEUDONYM_SECRET),
         city_timezone=env.get("CIRM_CITY_TIMEZONE", "America/New_York"),
         holiday_country=env.get("CIRM_HOLIDAY_COUNTRY", "US"),
+        data_start=_date_setting(env, "CIRM_DATA_START", "2000-01-01"),
     )
+
+
+def _date_setting(env: Mapping[str, str], name: str, default: str) -> date:
+    value = env.get(name, default)
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={value!r} is not a date in YYYY-MM-DD form") from exc
 
 
 def redact_url(url: str | None) -> str:

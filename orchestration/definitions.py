@@ -4,9 +4,14 @@ import dagster as dg
 
 from orchestration.dbt.assets import daily_partitions, dbt_asset_defs, dbt_resource
 from orchestration.ingestion import case_system_sources, ingestion_assets
+from orchestration.mining import mining_assets
+from orchestration.quality import quality_checks
 from orchestration.resources import CirmSettings
 
 PIPELINE_JOB = "cirm_pipeline"
+
+_assets = [*case_system_sources, *ingestion_assets, *dbt_asset_defs, *mining_assets]
+_keys = {key for a in _assets for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])}
 
 pipeline_job = dg.define_asset_job(
     PIPELINE_JOB,
@@ -16,7 +21,8 @@ pipeline_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*case_system_sources, *ingestion_assets, *dbt_asset_defs],
+    assets=_assets,
+    asset_checks=quality_checks(_keys),
     jobs=[pipeline_job],
     resources={"cirm": CirmSettings(), "dbt": dbt_resource},
     executor=dg.in_process_executor,

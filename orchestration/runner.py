@@ -4,7 +4,9 @@ The job runs in a worker thread; this thread follows the run's event log and pri
 it starts and ends, so a long run is never silent.
 """
 
+import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +38,7 @@ class RunReport:
     steps_failed: dict[str, str] = field(default_factory=dict)
     steps_skipped: list[str] = field(default_factory=list)
     checks_failed: list[str] = field(default_factory=list)
+    log_path: Path | None = None
 
 
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
@@ -67,7 +70,7 @@ def run_pipeline(
     job_name: str | None = None,
     asset_selection: list[dg.AssetKey] | None = None,
     tags: dict[str, str] | None = None,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] | None = None,
 ) -> RunReport:
     from orchestration.dbt.assets import daily_partitions
     from orchestration.definitions import PIPELINE_JOB, defs
@@ -97,10 +100,39 @@ def run_pipeline(
         except BaseException as exc:  # surfaced below; the thread must not die silently
             outcome["error"] = exc
 
+    # dbt's console output goes to the run's log file; this console shows progress lines only.
+    console = sys.stdout
+    if echo is None:
+
+        def echo(line: str) -> None:
+            console.write(line + "\n")
+            console.flush()
+
+    log_path = settings.data_dir / "logs" / f"run-{run_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    worker = threading.Thread(target=work, name="cirm-run", daemon=True)
-    worker.start()
-    report = RunReport(run_id, False, 0.0, steps_total)
+    report = RunReport(run_id, False, 0.0, steps_total, log_path=log_path)
+    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        worker = threading.Thread(target=work, name="cirm-run", daemon=True)
+        worker.start()
+        _follow_until_done(worker, instance, run_id, started, report, echo)
+    report.seconds = time.monotonic() - started
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    result = outcome["result"]
+    report.success = bool(result.success) and not report.steps_failed  # type: ignore[attr-defined]
+    return report
+
+
+def _follow_until_done(
+    worker: threading.Thread,
+    instance: dg.DagsterInstance,
+    run_id: str,
+    started: float,
+    report: RunReport,
+    echo: Callable[[str], None],
+) -> None:
+    steps_total = report.steps_total
     cursor = None
     done = 0
 
@@ -138,9 +170,3 @@ def run_pipeline(
         worker.join(timeout=0.5)
         follow()
     follow()
-    report.seconds = time.monotonic() - started
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    result = outcome["result"]
-    report.success = bool(result.success) and not report.steps_failed  # type: ignore[attr-defined]
-    return report

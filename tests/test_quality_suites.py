@@ -30,6 +30,18 @@ BLOCKING = {
     "timestamps_in_range_at_scale",
     "raw_equals_staged_plus_quarantined",
 }
+AS_DELIVERED = {"hotline_calls", "web_events", "app_events"}
+
+
+def expected_blocking(asset: tuple[str, str], check: str) -> bool:
+    """Row-level faults on raw are quarantined by staging, so they warn there and block past it."""
+    if check not in BLOCKING:
+        return False
+    if asset[0] != "raw":
+        return True
+    if check == "timestamps_in_range_at_scale":
+        return False
+    return not (check.startswith("primary_key") and asset[1] in AS_DELIVERED)
 
 
 def test_every_asset_lists_named_described_checks() -> None:
@@ -40,7 +52,7 @@ def test_every_asset_lists_named_described_checks() -> None:
         assert specs and len(names) == len(set(names)), asset
         for s in specs:
             assert re.fullmatch(r"[a-z][a-z0-9_]*", s.name) and s.description and s.asset == asset
-            assert s.blocking == (s.name in BLOCKING), (asset, s.name)
+            assert s.blocking == expected_blocking(asset, s.name), (asset, s.name)
 
 
 def test_the_issue_checks_are_all_there() -> None:

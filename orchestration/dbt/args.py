@@ -24,4 +24,3 @@ def build_args(command: str, *, extra_vars: dict[str, str] | None = None, full_r
     if full_refresh:
         args.append("--full-refresh")
     return args
-

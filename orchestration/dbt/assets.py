@@ -107,9 +107,7 @@ def _is_catch_up(context: dg.AssetExecutionContext) -> bool:
     project=dbt_project,
     pool=WAREHOUSE_POOL,
 )
-def dbt_incremental_facts(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings
-) -> Iterator[Any]:
+def dbt_incremental_facts(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
     dbt_environment(cirm.load())
     window = context.partition_time_window
     dbt_vars = window_vars(window.start, window.end, full=_is_catch_up(context))

@@ -1,0 +1,165 @@
+"""Mining assets: citizen segments and demand forecasts, written back to schema `ml`.
+
+They sit downstream of the marts, so a failed blocking check on any mart (or on staging's
+reconciliation) keeps them from running on poisoned data.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+
+from ingest.warehouse import connect_warehouse, fetch_one
+from ml.artifacts import save_model_artifact
+from ml.forecasting import forecast_demand
+from ml.segmentation import segment_citizens
+from orchestration.resources import WAREHOUSE_POOL, CirmSettings
+
+OWNER = "team:data-science"
+CITIZEN_360 = dg.AssetKey(["marts", "mart_citizen_360"])
+PERFORMANCE_DAILY = dg.AssetKey(["marts", "mart_service_performance_daily"])
+HOLIDAYS = dg.AssetKey(["staging", "stg_calendar__public_holidays"])
+
+
+_EMPTY_SEGMENTS_DDL = """
+CREATE SCHEMA IF NOT EXISTS ml;
+CREATE OR REPLACE TABLE ml.citizen_segments (citizen_id BIGINT, kind VARCHAR, segment_id BIGINT,
+    segment_name VARCHAR, model_version VARCHAR, scored_at TIMESTAMP);
+CREATE OR REPLACE TABLE ml.segment_profiles (kind VARCHAR, segment_id BIGINT, segment_name VARCHAR, size BIGINT);
+"""
+
+
+def _replace_table(con, schema: str, table: str, frame: pd.DataFrame) -> None:  # noqa: ANN001
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.register("frame", frame)
+    con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM frame")
+    con.unregister("frame")
+
+
+def _plain(value: object) -> object:
+    """Metadata values Dagster accepts: JSON-able scalars, lists and dicts."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()  # numpy scalar
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["ml", "citizen_segments"],
+            deps=[CITIZEN_360],
+            description="Segment of every citizen who consented to analytics (residents and businesses "
+            "segmented apart): citizen_id, kind, segment_id, segment_name, model_version, scored_at.",
+            owners=[OWNER],
+            kinds={"scikit-learn", "duckdb"},
+            group_name="ml",
+        ),
+        dg.AssetSpec(
+            ["ml", "segment_profiles"],
+            deps=[CITIZEN_360],
+            description="Per segment: size, feature means and readable name.",
+            owners=[OWNER],
+            kinds={"scikit-learn", "duckdb"},
+            group_name="ml",
+        ),
+    ],
+    name="citizen_segments",
+    pool=WAREHOUSE_POOL,
+)
+def citizen_segments(context: dg.AssetExecutionContext, cirm: CirmSettings) -> Iterator[dg.MaterializeResult]:
+    settings = cirm.load()
+    with connect_warehouse(settings.warehouse_path) as con:
+        citizens = con.sql("SELECT * FROM marts.mart_citizen_360").df()
+        consenting = int(citizens["consent_analytics"].fillna(False).astype(bool).sum()) if len(citizens) else 0
+        if consenting == 0:
+            reason = "no citizen identities (open-data mode)" if citizens.empty else "no citizen consented"
+            context.log.warning(f"segmentation skipped: {reason}")
+            # Old segments must not outlive the data (or the consent) they were made from.
+            con.execute(_EMPTY_SEGMENTS_DDL)
+            for key in ("citizen_segments", "segment_profiles"):
+                yield dg.MaterializeResult(asset_key=["ml", key], metadata={"skipped": reason, "dagster/row_count": 0})
+            return
+        result = segment_citizens(citizens)
+        _replace_table(con, "ml", "citizen_segments", result.segments)
+        _replace_table(con, "ml", "segment_profiles", result.profiles)
+    artefact = save_model_artifact(settings.models_dir, "citizen_segments", result.model, result.metadata)
+    meta = {k: v for k, v in result.metadata.items() if k != "chart_markdown"}
+    yield dg.MaterializeResult(
+        asset_key=["ml", "citizen_segments"],
+        metadata={
+            "summary": dg.MetadataValue.json(_plain(meta)),
+            "segmented_citizens": len(result.segments),
+            "not_segmented_no_consent": len(citizens) - consenting,
+            "profiles": dg.MetadataValue.md(result.chart_markdown),
+            "artefact": dg.MetadataValue.path(str(artefact)),
+            "dagster/row_count": len(result.segments),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=["ml", "segment_profiles"],
+        metadata={"profiles": dg.MetadataValue.md(result.chart_markdown), "dagster/row_count": len(result.profiles)},
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["ml", "demand_forecast"],
+            deps=[PERFORMANCE_DAILY, HOLIDAYS],
+            description="Daily requests for the next 28 days per service category x district and per category "
+            "city-wide: p10/p50/p90, the model used, and whether the seasonal-naive fallback was published.",
+            owners=[OWNER],
+            kinds={"scikit-learn", "duckdb"},
+            group_name="ml",
+        ),
+        dg.AssetSpec(
+            ["ml", "forecast_backtest"],
+            deps=[PERFORMANCE_DAILY, HOLIDAYS],
+            description="Rolling-origin backtest: MASE, WAPE and P10-P90 coverage per origin, series and model "
+            "(gradient boosting, seasonal naive, moving average).",
+            owners=[OWNER],
+            kinds={"scikit-learn", "duckdb"},
+            group_name="ml",
+        ),
+    ],
+    name="demand_forecast",
+    pool=WAREHOUSE_POOL,
+)
+def demand_forecast(context: dg.AssetExecutionContext, cirm: CirmSettings) -> Iterator[dg.MaterializeResult]:
+    settings = cirm.load()
+    with connect_warehouse(settings.warehouse_path) as con:
+        daily = con.sql(
+            "SELECT date_day AS date, category, coalesce(district_id, 'unknown') AS district_id, "
+            "sum(requests_received)::BIGINT AS received FROM marts.mart_service_performance_daily GROUP BY ALL"
+        ).df()
+        holidays = {
+            d for (d,) in con.execute("SELECT holiday_date FROM staging.stg_calendar__public_holidays").fetchall()
+        }
+        result = forecast_demand(daily, holidays=holidays)
+        _replace_table(con, "ml", "demand_forecast", result.forecast)
+        _replace_table(con, "ml", "forecast_backtest", result.backtest)
+        fallback = fetch_one(con, "SELECT count(DISTINCT series_id) FROM ml.demand_forecast WHERE is_fallback")[0]
+    artefact = save_model_artifact(settings.models_dir, "demand_forecast", result.model, result.metadata)
+    meta = {k: v for k, v in result.metadata.items() if k != "chart_markdown"}
+    if result.metadata.get("skipped_reason"):
+        context.log.warning(f"forecast: {result.metadata['skipped_reason']}")
+    yield dg.MaterializeResult(
+        asset_key=["ml", "demand_forecast"],
+        metadata={
+            "summary": dg.MetadataValue.json(_plain(meta)),
+            "fallback_series": int(fallback),
+            "forecast_vs_actual": dg.MetadataValue.md(result.chart_markdown),
+            "artefact": dg.MetadataValue.path(str(artefact)),
+            "dagster/row_count": len(result.forecast),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=["ml", "forecast_backtest"], metadata={"dagster/row_count": len(result.backtest)}
+    )
+
+
+mining_assets = [citizen_segments, demand_forecast]

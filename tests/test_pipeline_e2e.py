@@ -1,0 +1,190 @@
+"""The one end-to-end path: a small simulated city through the whole pipeline, a new day, a no-op run.
+
+Runs the real Dagster job in process (ingestion, dbt, Great Expectations, scikit-learn), on SQLite
+as the demo does; `test_postgres_source_ingests_the_same` covers the PostgreSQL source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cirm.settings import Settings, load_settings
+from ingest.reconcile import reconcile_table
+from ingest.warehouse import connect_warehouse, fetch_one, table_checksum
+from simulator.run import continue_simulation, simulate
+from simulator.schema import CASE_SYSTEM_TABLES
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[1]
+RAW_TABLES = (*CASE_SYSTEM_TABLES, "hotline_calls", "web_events", "app_events", "public_holidays")
+
+
+@dataclass
+class City:
+    settings: Settings
+    runs: list
+
+
+def _run(settings: Settings):  # noqa: ANN202
+    from orchestration.runner import run_pipeline
+
+    report = run_pipeline(settings, echo=lambda line: None)
+    assert report.success, (report.steps_failed, report.log_path)
+    return report
+
+
+def _reconciles(settings: Settings) -> None:
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        for table in CASE_SYSTEM_TABLES:
+            r = reconcile_table(con, settings.source_url, table)
+            assert r.ok and r.source_keys > 0, r
+
+
+def _raw_checksums(settings: Settings) -> dict[str, tuple[int, str]]:
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        return {t: table_checksum(con, "raw", t) for t in RAW_TABLES}
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+    data = tmp_path_factory.mktemp("city")
+    env = {"CIRM_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")}
+    mp = pytest.MonkeyPatch()
+    for key, value in env.items():
+        mp.setenv(key, value)
+    mp.delenv("CIRM_SOURCE_URL", raising=False)
+    settings = load_settings()
+    settings.ensure_dirs()
+    simulate(settings.source_url, settings.drops_dir, settings.truth_dir, citizens=1500, days=120, seed=7)
+    first = _run(settings)
+    yield City(settings, [first])
+    mp.undo()
+
+
+def test_first_run_reconciles_every_table(city: City) -> None:
+    _reconciles(city.settings)
+    with connect_warehouse(city.settings.warehouse_path, read_only=True) as con:
+        manifest_files = fetch_one(con, "SELECT count(*) FROM meta.drop_manifest")[0]
+    assert manifest_files == len(list(city.settings.drops_dir.rglob("*_*.*")))
+
+
+def test_every_request_is_in_the_fact_or_in_quarantine(city: City) -> None:
+    with connect_warehouse(city.settings.warehouse_path, read_only=True) as con:
+        raw, facts, quarantined, overlap = fetch_one(
+            con,
+            "SELECT (SELECT count(DISTINCT request_id) FROM raw.service_requests), "
+            "(SELECT count(*) FROM marts.fct_service_requests WHERE source_system = 'case_system'), "
+            "(SELECT count(*) FROM quarantine.service_requests), "
+            "(SELECT count(*) FROM marts.fct_service_requests f JOIN quarantine.service_requests q USING (request_id))",
+        )
+    assert quarantined > 0  # the simulator plants duplicates and impossible timestamps
+    assert overlap == 0
+    assert raw == facts + quarantined
+
+
+def test_no_fact_key_is_null_or_orphaned(city: City) -> None:
+    with connect_warehouse(city.settings.warehouse_path, read_only=True) as con:
+        columns = con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'marts' AND table_name LIKE 'fct_%' AND column_name LIKE '%_key'"
+        ).fetchall()
+        assert len(columns) >= 10
+        for table, column in columns:
+            dim = _dimension_of(column)
+            nulls, orphans = fetch_one(
+                con,
+                f"SELECT count(*) FILTER (WHERE f.{column} IS NULL), "
+                f"count(*) FILTER (WHERE f.{column} IS NOT NULL AND d.k IS NULL) "
+                f"FROM marts.{table} f LEFT JOIN (SELECT {dim[1]} AS k FROM marts.{dim[0]}) d ON f.{column} = d.k",
+            )
+            assert (nulls, orphans) == (0, 0), (table, column)
+
+
+def _dimension_of(column: str) -> tuple[str, str]:
+    """`submitted_date_key` → (dim_date, date_key); `citizen_key` → (dim_citizen, citizen_key)."""
+    for entity in ("date", "time_of_day", "citizen", "service", "department", "channel", "district"):
+        if column == f"{entity}_key" or column.endswith(f"_{entity}_key"):
+            return f"dim_{entity}", f"{entity}_key"
+    raise AssertionError(f"{column} names no dimension")
+
+
+def test_example_queries_answer(city: City) -> None:
+    queries = sorted((ROOT / "queries" / "warehouse").glob("*.sql"))
+    assert len(queries) >= 4
+    with connect_warehouse(city.settings.warehouse_path, read_only=True) as con:
+        for path in queries:
+            rows = con.execute(path.read_text()).fetchall()
+            assert rows, path.name
+
+
+def test_quality_history_docs_and_mining_outputs(city: City) -> None:
+    docs = city.settings.quality_docs_dir / "index.html"
+    assert docs.exists() and "<html" in docs.read_text(errors="replace").lower()
+    with connect_warehouse(city.settings.warehouse_path, read_only=True) as con:
+        checks = fetch_one(con, "SELECT count(*), count(DISTINCT asset_key) FROM quality.check_results")
+        assert checks[0] > 50 and checks[1] >= 15
+        assert fetch_one(con, "SELECT count(*) FROM ml.demand_forecast")[0] > 0
+        segmented, non_consenting_segmented = fetch_one(
+            con,
+            "SELECT count(*), count(*) FILTER (WHERE NOT c.consent_analytics) FROM ml.citizen_segments s "
+            "JOIN marts.mart_citizen_360 c USING (citizen_id)",
+        )
+    assert segmented > 0 and non_consenting_segmented == 0
+
+
+def test_a_new_day_then_a_no_op_run(city: City) -> None:
+    settings = city.settings
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        before = fetch_one(con, "SELECT count(*), max(submitted_at) FROM raw.service_requests")
+        runs_before = fetch_one(con, "SELECT count(DISTINCT run_id) FROM quality.check_results")[0]
+    continue_simulation(settings.source_url, settings.drops_dir, settings.truth_dir, days=1)
+    _run(settings)
+    _reconciles(settings)
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        after = fetch_one(con, "SELECT count(*), max(submitted_at) FROM raw.service_requests")
+        updated_old = fetch_one(
+            con,
+            "SELECT count(*) FROM raw.service_requests WHERE submitted_at <= ? AND _load_id = "
+            "(SELECT load_id FROM meta.load_log WHERE table_name = 'service_requests' ORDER BY finished_at DESC "
+            "LIMIT 1)",
+            [before[1]],
+        )[0]
+        runs_after = fetch_one(con, "SELECT count(DISTINCT run_id) FROM quality.check_results")[0]
+    assert after[0] > before[0] and after[1] > before[1]
+    assert updated_old > 0  # late status changes reached rows loaded on earlier days
+    assert runs_after == runs_before + 1  # the quality history grows across runs
+
+    unchanged = _raw_checksums(settings)
+    _run(settings)
+    assert _raw_checksums(settings) == unchanged
+    _reconciles(settings)
+
+
+@pytest.mark.postgres
+def test_postgres_source_ingests_the_same(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster import AssetKey
+
+    from orchestration.runner import run_pipeline
+
+    monkeypatch.setenv("CIRM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CIRM_SOURCE_URL", pg_database)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    settings = load_settings()
+    settings.ensure_dirs()
+    simulate(settings.source_url, settings.drops_dir, settings.truth_dir, citizens=800, days=45, seed=3)
+    raw = [AssetKey(["raw", t]) for t in CASE_SYSTEM_TABLES]
+    assert run_pipeline(settings, asset_selection=raw, echo=lambda line: None).success
+    _reconciles(settings)
+    continue_simulation(settings.source_url, settings.drops_dir, settings.truth_dir, days=1)
+    assert run_pipeline(settings, asset_selection=raw, echo=lambda line: None).success
+    _reconciles(settings)
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        before = {t: table_checksum(con, "raw", t) for t in CASE_SYSTEM_TABLES}
+    assert run_pipeline(settings, asset_selection=raw, echo=lambda line: None).success
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        assert {t: table_checksum(con, "raw", t) for t in CASE_SYSTEM_TABLES} == before
