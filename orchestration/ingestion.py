@@ -43,7 +43,7 @@ def _case_system_asset(table: str) -> dg.AssetsDefinition:
             context.log.info("CIRM_SOURCE_URL=none: no case-management source, nothing to load")
             return dg.MaterializeResult(metadata={"skipped": "CIRM_SOURCE_URL=none"})
         with connect_warehouse(settings.warehouse_path) as con:
-            load = load_table(con, settings.source_url, table, context.run_id)
+            load = load_table(con, settings.source_url, table, context.run.run_id)
             total = fetch_one(con, f'SELECT count(*) FROM raw."{table}"')[0]
         return dg.MaterializeResult(
             metadata={
@@ -73,7 +73,7 @@ def _drop_asset(channel: str, table: str) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext, cirm: CirmSettings) -> dg.MaterializeResult:
         settings = cirm.load()
         with connect_warehouse(settings.warehouse_path) as con:
-            load = load_channel(con, settings.drops_dir, channel, context.run_id)
+            load = load_channel(con, settings.drops_dir, channel, context.run.run_id)
             exists = table_exists(con, "raw", table)
             total = fetch_one(con, f'SELECT count(*) FROM raw."{table}"')[0] if exists else 0
         return dg.MaterializeResult(
@@ -100,7 +100,7 @@ def _drop_asset(channel: str, table: str) -> dg.AssetsDefinition:
 def public_holidays(context: dg.AssetExecutionContext, cirm: CirmSettings) -> dg.MaterializeResult:
     settings = cirm.load()
     with connect_warehouse(settings.warehouse_path) as con:
-        rows = load_public_holidays(con, settings.holiday_country, context.run_id)
+        rows = load_public_holidays(con, settings.holiday_country, context.run.run_id)
     return dg.MaterializeResult(metadata={"country": settings.holiday_country, "dagster/row_count": rows})
 
 

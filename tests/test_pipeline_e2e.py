@@ -96,6 +96,11 @@ def test_no_fact_key_is_null_or_orphaned(city: City) -> None:
         assert len(columns) >= 10
         for table, column in columns:
             dim = _dimension_of(column)
+            if dim is None:  # the fact's own surrogate key
+                assert fetch_one(
+                    con, f"SELECT count(*) = count(DISTINCT {column}) FROM marts.{table} WHERE {column} IS NOT NULL"
+                ) == (True,), (table, column)
+                continue
             nulls, orphans = fetch_one(
                 con,
                 f"SELECT count(*) FILTER (WHERE f.{column} IS NULL), "
@@ -105,12 +110,12 @@ def test_no_fact_key_is_null_or_orphaned(city: City) -> None:
             assert (nulls, orphans) == (0, 0), (table, column)
 
 
-def _dimension_of(column: str) -> tuple[str, str]:
+def _dimension_of(column: str) -> tuple[str, str] | None:
     """`submitted_date_key` → (dim_date, date_key); `citizen_key` → (dim_citizen, citizen_key)."""
     for entity in ("date", "time_of_day", "citizen", "service", "department", "channel", "district"):
         if column == f"{entity}_key" or column.endswith(f"_{entity}_key"):
             return f"dim_{entity}", f"{entity}_key"
-    raise AssertionError(f"{column} names no dimension")
+    return None
 
 
 def test_example_queries_answer(city: City) -> None:
