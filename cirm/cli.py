@@ -69,6 +69,31 @@ def print_layer_counts(settings: Settings) -> None:
             print(f"      {table:<40} {n:>12,}")
 
 
+def print_quarantine(settings: Settings) -> None:
+    """Rows held back from the marts, by table and rule: never dropped, always visible."""
+    from ingest.warehouse import connect_warehouse, quote_ident
+
+    if not settings.warehouse_path.exists():
+        return
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        tables = [
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'quarantine' ORDER BY 1"
+            ).fetchall()
+        ]
+        rows = []
+        for table in tables:
+            rows += con.execute(
+                f"SELECT ?, failed_rule, count(*) FROM quarantine.{quote_ident(table)} GROUP BY ALL ORDER BY 3 DESC",
+                [table],
+            ).fetchall()
+    if rows:
+        print("  quarantined rows (kept in schema quarantine, not in the marts):")
+        for table, rule, n in rows:
+            print(f"      {table:<24} {rule:<36} {n:>10,}")
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.runner import run_pipeline
 
@@ -84,6 +109,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  failed  {step}: {message}")
     for check in report.checks_failed:
         print(f"  check   {check} failed")
+    print_quarantine(settings)
     print(f"  full log: {report.log_path}  (and the run in the Dagster UI: make dev)")
     if args.counts:
         print_layer_counts(settings)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.dbt.assets import daily_partitions, dbt_asset_defs, dbt_resource
+from orchestration.dbt.assets import dbt_asset_defs, dbt_resource
 from orchestration.ingestion import case_system_sources, ingestion_assets
 from orchestration.mining import mining_assets
 from orchestration.quality import quality_checks
@@ -17,7 +17,6 @@ pipeline_job = dg.define_asset_job(
     PIPELINE_JOB,
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("sources"),
     description="Everything, from ingestion to the published outputs.",
-    partitions_def=daily_partitions,
 )
 
 defs = dg.Definitions(
