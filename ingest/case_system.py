@@ -34,8 +34,33 @@ DEFAULT_CHUNK_ROWS = 500_000
 LOAD_COLUMNS = (("_load_id", "VARCHAR"), ("_loaded_at", "TIMESTAMP"), ("_source", "VARCHAR"))
 
 
+# Messages of errors that go away by themselves: worth a retry with backoff, unlike a missing table.
+_TRANSIENT_MARKERS = (
+    "connection refused",
+    "could not connect",
+    "connection reset",
+    "server closed the connection",
+    "timeout expired",
+    "timed out",
+    "database is locked",
+    "the database system is starting up",
+    "too many connections",
+    "could not set lock",
+)
+
+
 class SourceError(CirmError):
     """The case-management source cannot be read as declared."""
+
+    @property
+    def transient(self) -> bool:
+        return is_transient(self)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection refused, lock busy and the like: retry with backoff. Anything else fails at once."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _TRANSIENT_MARKERS)
 
 
 @dataclass(frozen=True)
