@@ -1,0 +1,87 @@
+-- Gate for raw.hotline_calls (see int_citizens_checked). Drop files are all text: fields are
+-- try_cast here and a value that does not parse is a failed rule, never a silent null. A call
+-- delivered more than once is staged once (its latest delivery) and its other copies are
+-- quarantined as duplicate_key, so raw rows = staged + quarantined still holds.
+with
+
+source as (
+
+    select * from {{ source('channel_drops', 'hotline_calls') }}
+
+),
+
+typed as (
+
+    select
+        {{ clean_text('call_id') }} as call_id,
+        'channel_drops' as source_system,
+        {{ pseudonymize(normalize_phone('caller_phone')) }} as phone_pseudonym,
+        {{ clean_text('caller_phone') }} is null as is_phone_withheld,
+        coalesce({{ phone_is_malformed('caller_phone') }}, false) as is_phone_malformed,
+        -- Already city-local: the telephony system exports local wall-clock time.
+        coalesce(
+            try_strptime(trim(call_start), '%Y-%m-%d %H:%M:%S'),
+            try_cast(trim(call_start) as timestamp)
+        ) as call_started_at,
+        try_cast({{ clean_text('wait_seconds') }} as integer) as wait_seconds,
+        try_cast({{ clean_text('duration_seconds') }} as integer) as duration_seconds,
+        lower({{ clean_text('outcome') }}) as outcome,
+        try_cast({{ clean_text('request_id') }} as bigint) as request_id,
+        -- The delivered text of the non-personal fields, so quarantine shows what failed.
+        {{ clean_text('call_start') }} as call_start_text,
+        {{ clean_text('wait_seconds') }} as wait_seconds_text,
+        {{ clean_text('duration_seconds') }} as duration_seconds_text,
+        {{ clean_text('request_id') }} as request_id_text,
+        _source_file,
+        _row_number,
+        _load_id,
+        {{ utc_to_city('_loaded_at') }} as _loaded_at
+
+    from source
+
+),
+
+field_rules as (
+
+    select
+        *,
+        case
+            when call_id is null then 'missing_key'
+            when call_start_text is null then 'missing_call_start'
+            when call_started_at is null then 'unparseable_timestamp'
+            when (wait_seconds_text is not null and wait_seconds is null)
+                or (duration_seconds_text is not null and duration_seconds is null)
+                or (request_id_text is not null and request_id is null)
+                then 'unparseable_number'
+            when outcome is null then 'missing_outcome'
+            when outcome not in {{ accepted_values_sql('hotline_outcome') }} then 'invalid_outcome'
+        end as field_rule
+
+    from typed
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by call_id, field_rule is null
+            order by _loaded_at desc, _source_file desc, _row_number desc
+        ) as delivery_rank
+
+    from field_rules
+
+),
+
+checked as (
+
+    select
+        * exclude (field_rule, delivery_rank),
+        coalesce(field_rule, case when delivery_rank > 1 then 'duplicate_key' end) as failed_rule
+
+    from ranked
+
+)
+
+select * from checked

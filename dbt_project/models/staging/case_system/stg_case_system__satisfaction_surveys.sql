@@ -1,0 +1,29 @@
+-- The rows of raw.satisfaction_surveys that pass the hard rules (int_satisfaction_surveys_checked).
+with
+
+checked as (
+
+    select * from {{ ref('int_satisfaction_surveys_checked') }}
+
+),
+
+passed as (
+
+    select
+        survey_id,
+        source_system,
+        request_id,
+        citizen_id,
+        score,
+        has_comment,
+        submitted_at,
+        updated_at,
+        _load_id,
+        _loaded_at
+
+    from checked
+    where failed_rule is null
+
+)
+
+select * from passed

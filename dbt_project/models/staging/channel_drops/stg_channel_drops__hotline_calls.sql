@@ -1,0 +1,33 @@
+-- The calls of raw.hotline_calls that pass the hard rules, once each (int_hotline_calls_checked).
+with
+
+checked as (
+
+    select * from {{ ref('int_hotline_calls_checked') }}
+
+),
+
+passed as (
+
+    select
+        call_id,
+        source_system,
+        phone_pseudonym,
+        is_phone_withheld,
+        is_phone_malformed,
+        call_started_at,
+        wait_seconds,
+        duration_seconds,
+        outcome,
+        request_id,
+        _source_file,
+        _row_number,
+        _load_id,
+        _loaded_at
+
+    from checked
+    where failed_rule is null
+
+)
+
+select * from passed
