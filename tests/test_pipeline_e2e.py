@@ -244,3 +244,39 @@ def test_incremental_history_equals_a_full_refresh(city: City, tmp_path: Path) -
         assert any(t.startswith("fct_") for t in tables)
         for table in tables:
             assert table_checksum(inc, "marts", table) == table_checksum(full, "marts", table), table
+
+
+def test_a_two_day_backfill_runs_as_one_run(city: City) -> None:
+    from dagster import AssetKey, DagsterInstance
+
+    from orchestration.runner import run_pipeline
+
+    settings = city.settings
+    with connect_warehouse(settings.warehouse_path, read_only=True) as con:
+        last = fetch_one(con, "SELECT max(updated_at)::DATE FROM raw.service_requests")[0]
+    start, end = (last - __import__("datetime").timedelta(days=1)).isoformat(), last.isoformat()
+    facts = [
+        AssetKey(["marts", t])
+        for t in ("fct_service_requests", "fct_request_events", "fct_contacts", "fct_satisfaction")
+    ]
+    instance = DagsterInstance.get()
+    runs_before = len(instance.get_runs())
+    report = run_pipeline(
+        settings,
+        asset_selection=facts,
+        tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+        echo=lambda line: None,
+    )
+    assert report.success, report.steps_failed
+    assert len(instance.get_runs()) == runs_before + 1  # one run for both days
+    materialized = instance.fetch_materializations(facts[0], limit=10).records
+    partitions = {r.partition_key for r in materialized if r.run_id == report.run_id}
+    assert partitions == {start, end}
+    windows = [e.user_message for e in instance.all_logs(report.run_id) if "incremental window" in e.user_message]
+    assert windows == [f"incremental window: {{'min_date': '{start}', 'max_date': '{next_day(end)}'}}"]
+
+
+def next_day(day: str) -> str:
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
