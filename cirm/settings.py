@@ -58,6 +58,14 @@ class Settings:
         return self.data_dir / "models"
 
     @property
+    def serving_path(self) -> Path:
+        return self.data_dir / "serving.duckdb"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.data_dir / "report"
+
+    @property
     def source_kind(self) -> str:
         if self.source_url is None:
             return "none"

@@ -18,10 +18,11 @@ from orchestration.schedules import (
     retrain_job,
     weekly_retrain_schedule,
 )
+from orchestration.serving import serving_assets
 
 __all__ = ["PIPELINE_JOB", "defs"]
 
-_assets = [*case_system_sources, *ingestion_assets, *dbt_asset_defs, *mining_assets]
+_assets = [*case_system_sources, *ingestion_assets, *dbt_asset_defs, *mining_assets, *serving_assets]
 _keys = {key for a in _assets for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])}
 _freshness = freshness_checks(
     raw_keys=sorted((k for k in _keys if k.path[0] == "raw"), key=str),
