@@ -36,7 +36,7 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
 
 dev: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$$(pwd)/data/dagster_home} $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/cirm dev
 
 clean:
 	rm -rf $(VENV) data dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

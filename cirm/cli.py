@@ -94,11 +94,39 @@ def print_quarantine(settings: Settings) -> None:
             print(f"      {table:<24} {rule:<36} {n:>10,}")
 
 
+def _group_keys(groups: list[str]) -> list:
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = [
+        k for k in graph.get_all_asset_keys() if graph.get(k).group_name in groups and graph.get(k).is_materializable
+    ]
+    if not keys:
+        known = sorted({graph.get(k).group_name for k in graph.get_all_asset_keys()})
+        raise CirmError(f"no assets in group(s) {', '.join(groups)}; groups are: {', '.join(known)}")
+    return keys
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    """The Dagster UI on the instance `cirm run` uses, so headless runs show there too."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from orchestration.runner import dagster_instance
+
+    settings.ensure_dirs()
+    dagster_instance(settings)  # prepares DAGSTER_HOME and its dagster.yaml
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", *args.dagster_args])
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.runner import run_pipeline
 
     settings.ensure_dirs()
-    report = run_pipeline(settings)
+    report = run_pipeline(settings, asset_selection=_group_keys(args.select) if args.select else None)
     print()
     status = "succeeded" if report.success else "FAILED"
     print(
@@ -125,7 +153,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         settings.warehouse_path.with_suffix(".duckdb.wal").unlink(missing_ok=True)
     sim_args = argparse.Namespace(continue_=False, citizens=args.citizens, days=args.days, seed=args.seed, start=None)
     cmd_simulate(sim_args, settings)
-    code = cmd_run(argparse.Namespace(counts=True), settings)
+    code = cmd_run(argparse.Namespace(counts=True, select=None), settings)
     print(f"demo finished in {time.monotonic() - started:.1f}s (data folder {settings.data_dir})")
     return code
 
@@ -167,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="materialize every asset headless; exits non-zero if any step fails")
     run.add_argument("--no-counts", dest="counts", action="store_false", help="skip the row counts per layer")
+    run.add_argument(
+        "--select",
+        action="append",
+        metavar="GROUP",
+        help="only the assets of this group (raw, staging, marts, ml, ...)",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="generate the demo city and run the whole pipeline on it")
@@ -177,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("reconcile", help="compare source keys with raw rows and keys, per table")
     rec.set_defaults(func=cmd_reconcile)
+
+    dev = sub.add_parser("dev", help="the Dagster UI (dagster dev) on the instance cirm run uses")
+    dev.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed to dagster dev (e.g. -p 3001)")
+    dev.set_defaults(func=cmd_dev)
 
     st = sub.add_parser("status", help="where the data lives and the row counts per layer")
     st.set_defaults(func=cmd_status)

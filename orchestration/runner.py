@@ -5,11 +5,13 @@ it starts and ends, so a long run is never silent.
 """
 
 import contextlib
+import fcntl
 import os
+import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from dagster._core.utils import make_new_run_id
 
 from cirm.settings import Settings
 
+RUNNER_TAG = "cirm/runner"
+INSTANCE_TEMPLATES = Path(__file__).with_name("instance")
 _STEP_EVENTS = {
     DagsterEventType.STEP_START,
     DagsterEventType.STEP_SUCCESS,
@@ -47,10 +51,35 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        # Local storage in DAGSTER_HOME; no telemetry from a machine that may have no network.
-        config.write_text("telemetry:\n  enabled: false\n")
+        template = "dagster.postgres.yaml" if os.environ.get("CIRM_DAGSTER_PG_URL") else "dagster.yaml"
+        shutil.copyfile(INSTANCE_TEMPLATES / template, config)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
+
+
+@contextlib.contextmanager
+def pipeline_lock(settings: Settings, echo: Callable[[str], None]) -> Iterator[None]:
+    """One headless run at a time per data folder; the OS frees the lock even if the run is killed."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.data_dir / ".pipeline.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            echo("another `cirm run` is writing this warehouse; waiting for it to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Runs this runner started whose process died (killed, crashed) still look "started" and hold pool
+    slots; with the lock held none of them can be alive, so mark them failed and free their slots."""
+    stale = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={RUNNER_TAG: "cli"})
+    )
+    for run in stale:
+        instance.report_run_failed(run, message="the process running it stopped before it finished")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return [run.run_id for run in stale]
 
 
 def _failure_message(event: dg.EventLogEntry) -> str:
@@ -108,11 +137,18 @@ def run_pipeline(
             console.write(line + "\n")
             console.flush()
 
+    tags = {**tags, RUNNER_TAG: "cli"}
     log_path = settings.data_dir / "logs" / f"run-{run_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     report = RunReport(run_id, False, 0.0, steps_total, log_path=log_path)
-    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+    with (
+        pipeline_lock(settings, echo),
+        open(log_path, "w", encoding="utf-8") as log,
+        contextlib.redirect_stdout(log),
+    ):
+        for stale in release_stale_runs(instance):
+            echo(f"marked run {stale} failed: its process had stopped")
         worker = threading.Thread(target=work, name="cirm-run", daemon=True)
         worker.start()
         _follow_until_done(worker, instance, run_id, started, report, echo)
