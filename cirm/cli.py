@@ -174,6 +174,22 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if ok else 1
 
 
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """The mining targets, measured on this data folder (the demo city after `make demo`)."""
+    from ml.targets import measure_targets
+
+    database = settings.serving_path if settings.serving_path.exists() else settings.warehouse_path
+    if not database.exists():
+        raise CirmError(f"no warehouse at {settings.warehouse_path}: run `cirm demo` or `cirm run` first")
+    targets = measure_targets(database, settings.truth_dir / "citizen_groups.csv", settings.models_dir)
+    if not targets:
+        raise CirmError("no mining outputs to evaluate yet")
+    for t in targets:
+        verdict = "met" if t.met else "MISSED"
+        print(f"{t.name:<42} {t.value:>8.3f}   target {t.goal:<14} {verdict}")
+    return 0 if all(t.met for t in targets) else 1
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"data folder: {settings.data_dir}")
     print(f"source:      {redact_url(settings.source_url)}")
@@ -215,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="the Dagster UI (dagster dev) on the instance cirm run uses")
     dev.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed to dagster dev (e.g. -p 3001)")
     dev.set_defaults(func=cmd_dev)
+
+    ev = sub.add_parser("evaluate", help="measure the mining targets (segments vs planted groups, forecast skill)")
+    ev.set_defaults(func=cmd_evaluate)
 
     st = sub.add_parser("status", help="where the data lives and the row counts per layer")
     st.set_defaults(func=cmd_status)

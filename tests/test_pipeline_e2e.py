@@ -280,3 +280,51 @@ def next_day(day: str) -> str:
     from datetime import date, timedelta
 
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def _read_serving_in_a_loop(url: str, stop, results) -> None:  # noqa: ANN001 - multiprocessing primitives
+    """A BI client: a fresh read-only SQLAlchemy connection per query, as Superset and Metabase open them."""
+    import sqlalchemy as sa
+
+    errors, counts = 0, []
+    while not stop.is_set():
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"read_only": True})
+        try:
+            with engine.connect() as conn:
+                counts.append(conn.execute(sa.text("SELECT count(*) FROM marts.fct_service_requests")).scalar())
+        except Exception as exc:  # any read error is what the test counts
+            errors += 1
+            results.put(f"error: {exc}")
+        finally:
+            engine.dispose()
+    results.put((errors, counts))
+
+
+def test_bi_reader_sees_no_errors_while_the_pipeline_runs(city: City) -> None:
+    import multiprocessing as mp
+
+    settings = city.settings
+    assert settings.serving_path.exists()
+    ctx = mp.get_context("spawn")
+    stop, results = ctx.Event(), ctx.Queue()
+    reader = ctx.Process(
+        target=_read_serving_in_a_loop, args=(f"duckdb:///{settings.serving_path}", stop, results), daemon=True
+    )
+    reader.start()
+    continue_simulation(settings.source_url, settings.drops_dir, settings.truth_dir, days=1)
+    _run(settings)
+    with connect_warehouse(settings.serving_path, read_only=True) as con:
+        published = fetch_one(con, "SELECT count(*) FROM marts.fct_service_requests")[0]
+    __import__("time").sleep(1)
+    stop.set()
+    messages = []
+    while True:
+        item = results.get(timeout=60)
+        if isinstance(item, tuple):
+            errors, counts = item
+            break
+        messages.append(item)
+    reader.join(timeout=30)
+    assert errors == 0, messages
+    assert len(counts) > 20
+    assert counts[0] < published and counts[-1] == published  # the new day became visible after publish
