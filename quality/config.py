@@ -20,7 +20,9 @@ class QualityConfig:
     volume_window_days: int = 28
     volume_eval_days: int = 1
     volume_min_history_days: int = 14  # fewer days of history: the day is not judged
-    volume_mad_k: float = 4.0  # band half-width: k * 1.4826 * MAD (a robust k-sigma) ...
+    # Band half-width: k * 1.4826 * MAD (a robust k-sigma, corrected for the few points it rests on)
+    # and k * sqrt(median) (k Poisson sigmas: counting noise, which a MAD of 4 points underestimates) ...
+    volume_mad_k: float = 4.0
     volume_relative_band: float = 0.5  # ... but at least this share of the trailing median ...
     volume_min_band: float = 10.0  # ... and at least this many contacts (small channels are noisy)
     # Compare a day with the same weekday of the trailing window: the service hall is closed at
@@ -32,6 +34,9 @@ class QualityConfig:
     drift_reference_days: int = 90
     drift_tvd_max: float = 0.10  # total variation distance: share of responses that "moved"
     drift_min_responses: int = 100  # per window; fewer and the check does not judge
+    # A TVD over the threshold counts only when a chi-square test says the windows differ at this
+    # level: small windows differ by chance (see drift.py), which alone would alarm every few runs.
+    drift_significance: float = 0.01
 
     sample_rows: int = 5  # failing rows kept per check
     # Validations the Data Docs index lists, newest first: each page build re-reads them all (500: ~0.6 s

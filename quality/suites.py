@@ -236,7 +236,8 @@ def table_checks(t: TableSpec, cfg: QualityConfig) -> list[CheckDef]:
                 "daily_volume_within_band",
                 False,
                 f"The latest {cfg.volume_eval_days} complete day(s) of volume per channel lie within "
-                f"max({cfg.volume_mad_k:g}*1.4826*MAD, {cfg.volume_relative_band:.0%} of median, "
+                f"max({cfg.volume_mad_k:g}*1.4826*MAD (small-sample corrected), {cfg.volume_mad_k:g}*sqrt(median), "
+                f"{cfg.volume_relative_band:.0%} of median, "
                 f"{cfg.volume_min_band:g}) "
                 f"of the trailing {cfg.volume_window_days}-day median"
                 + (" of the same weekday." if cfg.volume_weekday_aware else "."),
@@ -251,7 +252,8 @@ def table_checks(t: TableSpec, cfg: QualityConfig) -> list[CheckDef]:
                 "satisfaction_distribution_stable",
                 False,
                 f"Score distribution of the latest {cfg.drift_recent_days} days is within total variation "
-                f"distance {cfg.drift_tvd_max:g} of the {cfg.drift_reference_days} days before.",
+                f"distance {cfg.drift_tvd_max:g} of the {cfg.drift_reference_days} days before, or differs "
+                f"from it by chance only (chi-square test, p >= {cfg.drift_significance:g}).",
                 [_in_range(STATISTIC_COLUMN, 0, cfg.drift_tvd_max)],
                 frame="drift",
             )

@@ -138,8 +138,10 @@ def generate_requests(
     calendar: Calendar,
     catalog: Catalog,
     window_start: int,
+    *,
+    dirty: bool = True,
 ) -> Columns:
-    """Every request submitted in the window, duplicates included, in submission order."""
+    """Every request submitted in the window, in submission order; when `dirty`, double submissions too."""
     who, day = citizen_arrivals(rng, traits["rate"], citizens["created_at"], calendar, window_start)
     anon_day = anonymous_arrivals(rng, citizens["created_at"], calendar, window_start)
     n_cit = len(who)
@@ -202,8 +204,10 @@ def generate_requests(
         "description": _descriptions(rng, names[service]),
         "duplicate": np.zeros(n, dtype=bool),
     }
-    window_end = window_start + len(calendar) * DAY
-    requests = concat([requests, _duplicate_requests(rng, requests, n_cit, window_end)])
+    if dirty:
+        # the last draws of this stream: a clean city skips them and all else stays the same
+        window_end = window_start + len(calendar) * DAY
+        requests = concat([requests, _duplicate_requests(rng, requests, n_cit, window_end)])
     order = np.lexsort((np.arange(length(requests)), requests["submitted_at"]))
     return take(requests, order)
 

@@ -9,6 +9,11 @@ Defects made where the entity is created, because they need new ids in creation 
 - duplicate citizens (~0.5%, population.py) and duplicate requests (~1%, demand.py);
 - citizens without e-mail (population.py, by group), withheld and variously formatted caller numbers
   (contacts.py).
+
+`simulate(..., dirty=False)` plants none of the defects above that are errors (duplicates, late
+updates, missing fields, closed before submitted, malformed phones). Missing e-mails, withheld caller
+numbers and the caller-number formats stay: they are how real citizens and phone switches behave, and
+staging handles them as valid input.
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ def missing_fields(rng: np.random.Generator, requests: Columns) -> Columns:
     return out
 
 
+def no_missing_fields(requests: Columns) -> Columns:
+    """The flags of `missing_fields`, all false: every request row keeps its district and service."""
+    n = length(requests)
+    return {**requests, "district_missing": np.zeros(n, dtype=bool), "service_missing": np.zeros(n, dtype=bool)}
+
+
 def closed_before_submitted(rng: np.random.Generator, requests: Columns, events: Columns) -> Columns:
     """Backdate the final close of a few requests to before their submission."""
     n = length(requests)
@@ -69,6 +80,8 @@ def closed_before_submitted(rng: np.random.Generator, requests: Columns, events:
     return out
 
 
-def malformed_phones(rng: np.random.Generator, phones: np.ndarray) -> np.ndarray:
-    bad = (rng.random(len(phones)) < MALFORMED_PHONE_SHARE) & (phones != "")
+def malformed_phones(rng: np.random.Generator, phones: np.ndarray, share: float = MALFORMED_PHONE_SHARE) -> np.ndarray:
+    """Mistype about `share` of the phones. A share of 0 still makes the same draws, so the caller's
+    generator (shared with the other citizen attributes) moves on exactly as in a dirty city."""
+    bad = (rng.random(len(phones)) < share) & (phones != "")
     return np.where(bad, ids.malformed_phones(rng, phones), phones)

@@ -7,7 +7,7 @@ import numpy as np
 from simulator import identities as ids
 from simulator.catalog import Catalog
 from simulator.columns import Columns, concat, length, take
-from simulator.dirty import malformed_phones
+from simulator.dirty import MALFORMED_PHONE_SHARE, malformed_phones
 from simulator.groups import (
     GROUP_BIRTH,
     GROUP_EMAIL,
@@ -48,9 +48,10 @@ def _district_weights(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _people(
-    rng: np.random.Generator, citizen_id: np.ndarray, created: np.ndarray, catalog: Catalog
+    rng: np.random.Generator, citizen_id: np.ndarray, created: np.ndarray, catalog: Catalog, dirty: bool
 ) -> tuple[Columns, Columns]:
-    """Brand-new people (not duplicates) with the ids and registration times given."""
+    """Brand-new people (not duplicates) with the ids and registration times given; `dirty` mistypes
+    some phone numbers."""
     n = len(citizen_id)
     group = _draw_groups(rng, n)
     business = GROUP_KIND_IS_BUSINESS[group]
@@ -66,7 +67,7 @@ def _people(
     lo, hi = GROUP_BIRTH[group, 0], GROUP_BIRTH[group, 1]
     birth = np.where(business, -1, lo + np.floor(rng.random(n) * (hi - lo + 1)).astype(np.int64))
     digits = ids.phone_digits(citizen_id)
-    phone = malformed_phones(rng, ids.e164(digits))
+    phone = malformed_phones(rng, ids.e164(digits), MALFORMED_PHONE_SHARE if dirty else 0.0)
     phone = np.where(rng.random(n) < NO_PHONE_SHARE, np.array("", dtype=ids.S), phone)
     email = ids.emails(citizen_id, first, last, biz_name, business)
     email = np.where(rng.random(n) < GROUP_EMAIL[group], email, np.array("", dtype=ids.S))
@@ -123,10 +124,10 @@ def _duplicates(
 
 
 def initial_registrations(
-    rng: np.random.Generator, citizens: int, window_start: int, now: int, catalog: Catalog
+    rng: np.random.Generator, citizens: int, window_start: int, now: int, catalog: Catalog, *, dirty: bool = True
 ) -> tuple[Columns, Columns]:
     """The citizens registered before the first simulated day, those registering during the window,
-    and duplicate registrations of some of them; ids follow registration order."""
+    and (when `dirty`) duplicate registrations of some of them; ids follow registration order."""
     before = window_start - (rng.random(citizens) * TENURE_YEARS * YEAR).astype(np.int64)
     window_years = (now - window_start) / YEAR
     expected = citizens * ((1 + GROWTH_PER_YEAR) ** window_years - 1)
@@ -135,7 +136,7 @@ def initial_registrations(
     # registrations grow with the population: a mild bias towards the end of the window
     created = np.sort(np.concatenate([before, during]))
     n = len(created)
-    n_dup = int(rng.binomial(n, DUPLICATE_SHARE))
+    n_dup = int(rng.binomial(n, DUPLICATE_SHARE if dirty else 0.0))
     src = rng.choice(n, n_dup, replace=False) if n_dup else np.zeros(0, dtype=np.int64)
     dup_created = created[src] + (rng.uniform(20, 1000, n_dup) * DAY).astype(np.int64)
     late = dup_created >= now
@@ -146,7 +147,7 @@ def initial_registrations(
     order = np.lexsort((np.arange(len(all_created)), all_created))
     new_id = np.empty(len(all_created), dtype=np.int64)
     new_id[order] = np.arange(1, len(all_created) + 1)
-    people, people_traits = _people(rng, new_id[:n], created, catalog)
+    people, people_traits = _people(rng, new_id[:n], created, catalog, dirty)
     dups, dup_traits = _duplicates(rng, new_id[n:], dup_created, take(people, src), take(people_traits, src))
     cit = concat([people, dups])
     tr = concat([people_traits, dup_traits])
@@ -161,17 +162,20 @@ def daily_registrations(
     window_start: int,
     now: int,
     catalog: Catalog,
+    *,
+    dirty: bool = True,
 ) -> tuple[Columns, Columns]:
-    """Registrations during a continued window, duplicates of already registered people included."""
+    """Registrations during a continued window, duplicates of already registered people included
+    when `dirty`."""
     n_now = length(existing)
     expected = n_now * ((1 + GROWTH_PER_YEAR) ** ((now - window_start) / YEAR) - 1)
     n_new = int(rng.poisson(expected))
-    n_dup = int(rng.binomial(max(n_new, 1), DUPLICATE_SHARE * 2)) if n_now else 0
+    n_dup = int(rng.binomial(max(n_new, 1), DUPLICATE_SHARE * 2)) if n_now and dirty else 0
     created = window_start + (rng.random(n_new + n_dup) * (now - window_start)).astype(np.int64)
     order = np.lexsort((np.arange(n_new + n_dup), created))
     new_id = np.empty(n_new + n_dup, dtype=np.int64)
     new_id[order] = next_id + np.arange(n_new + n_dup)
-    people, people_traits = _people(rng, new_id[:n_new], created[:n_new], catalog)
+    people, people_traits = _people(rng, new_id[:n_new], created[:n_new], catalog, dirty)
     src = rng.choice(n_now, n_dup, replace=False) if n_dup else np.zeros(0, dtype=np.int64)
     dups, dup_traits = _duplicates(
         rng, new_id[n_new:], created[n_new:], take(existing, src), take(existing_traits, src)

@@ -26,7 +26,7 @@ from simulator.channels import clear_drops, write_drops
 from simulator.columns import Columns, concat, length, take
 from simulator.contacts import everyday_contacts, request_contacts
 from simulator.demand import generate_requests
-from simulator.dirty import closed_before_submitted, late_status_updates, missing_fields
+from simulator.dirty import closed_before_submitted, late_status_updates, missing_fields, no_missing_fields
 from simulator.groups import GROUP_NAMES
 from simulator.identities import S
 from simulator.lifecycle import (
@@ -174,13 +174,16 @@ def _run_window(
 
     # --- requests
     requests = generate_requests(
-        stream(seed, "requests", *key), citizens, traits, changes, calendar, catalog, window_start
+        stream(seed, "requests", *key), citizens, traits, changes, calendar, catalog, window_start, dirty=state.dirty
     )
     _normalize(clock, requests, "submitted_at")
     n_req = length(requests)
     first_request = state.next_ids("request", n_req)
     requests["request_id"] = first_request + np.arange(n_req, dtype=np.int64)
-    requests = missing_fields(stream(seed, "dirty-requests", *key), requests)
+    if state.dirty:
+        requests = missing_fields(stream(seed, "dirty-requests", *key), requests)
+    else:
+        requests = no_missing_fields(requests)
 
     # --- planned lives, under the departments' backlog
     rng = stream(seed, "lifecycle", *key)
@@ -203,8 +206,10 @@ def _run_window(
         requests["submitted_at"][real], dept[real], base[real], window_start, n_days, open_cases, closing, capacity
     )
     events, facts = plan_lives(rng, requests, catalog, (base * mult).astype(np.int64))
-    dirty = stream(seed, "dirty-events", *key)
-    events = closed_before_submitted(dirty, requests, late_status_updates(dirty, events))
+    if state.dirty:
+        # a stream of its own: a clean city's events are the same plan without these defects
+        dirty = stream(seed, "dirty-events", *key)
+        events = closed_before_submitted(dirty, requests, late_status_updates(dirty, events))
     _normalize(clock, events, "event_at", "recorded_at")
     surveys = plan_surveys(rng, requests, facts)
     _normalize(clock, surveys, "submitted_at")
@@ -306,12 +311,17 @@ def simulate(
     start: date | None = None,
     city_timezone: str = "America/New_York",
     holiday_country: str = "US",
+    dirty: bool = True,
 ) -> SimulationSummary:
     """Build a fresh city: `citizens` registered before `start`, then `days` days of activity.
 
     Drops and recreates the case tables and `_sim_*` tables in `source_url`, deletes the drop files
     in `drops_dir`, rewrites the truth file in `truth_dir`. `start` defaults to 2026-01-01 minus
-    `days`, so that a default run is the same on any date."""
+    `days`, so that a default run is the same on any date.
+
+    `dirty=False` plants no dirty data (no duplicate citizens or requests, late status updates,
+    malformed phones, missing fields, closes before submission: see simulator/dirty.py); the choice
+    is kept in `_sim_state`, so `continue_simulation` goes on the same way."""
     started = time.perf_counter()
     if citizens < 1 or days < 1:
         raise ValueError("citizens and days must be at least 1")
@@ -327,10 +337,11 @@ def simulate(
         city_timezone=city_timezone,
         holiday_country=holiday_country,
         capacity=[],
+        dirty=dirty,
     )
     window_start, now = first_day * DAY, (first_day + days) * DAY
     people, traits = initial_registrations(
-        stream(seed, "citizens", first_day, days), citizens, window_start, now, catalog
+        stream(seed, "citizens", first_day, days), citizens, window_start, now, catalog, dirty=dirty
     )
     _normalize(clock, people, "created_at", "updated_at")
     changes = life_changes(stream(seed, "changes", first_day, days), people, window_start, now, catalog)
@@ -410,6 +421,7 @@ def continue_simulation(source_url: str, drops_dir: Path, truth_dir: Path, *, da
             window_start,
             now,
             catalog,
+            dirty=state.dirty,
         )
         _normalize(clock, new_people, "created_at", "updated_at")
         state.next_ids("citizen", length(new_people))

@@ -1,6 +1,7 @@
 """The simulator's own bookkeeping tables in the source database (`_sim_*`, never ingested).
 
-- `_sim_state`: key/value JSON: seed and parameters, the last simulated day, id counters, capacities.
+- `_sim_state`: key/value JSON: seed and parameters (whether dirty data is planted included), the last
+  simulated day, id counters, capacities.
 - `_sim_citizen_traits`: each citizen's planted group, personal request rate and true phone number
   (the citizens table may hold a malformed one; the hotline switch sees the real one).
 - `_sim_pending_events`: the planned lives of requests not yet finished, every event included (recorded
@@ -103,6 +104,9 @@ class SimState:
     capacity: list[float]  # open cases per department at which the backlog multiplier is 1
     counters: dict[str, int] = field(default_factory=dict)
     version: int = STATE_VERSION
+    # Whether the city plants dirty data (simulator/dirty.py). States saved before the option existed
+    # lack the key and were dirty, hence the default: they continue as they began.
+    dirty: bool = True
 
     def next_ids(self, name: str, n: int) -> int:
         """Reserve n ids of a sequence; returns the first."""

@@ -127,6 +127,20 @@ def test_example_queries_answer(city: City) -> None:
             assert rows, path.name
 
 
+def test_dbt_assets_carry_column_lineage(city: City) -> None:
+    from dagster import AssetKey, DagsterInstance
+
+    record = DagsterInstance.get().fetch_materializations(AssetKey(["marts", "fct_service_requests"]), limit=1)
+    metadata = record.records[0].asset_materialization.metadata
+    lineage = metadata["dagster/column_lineage"].value
+    deps = {dep.asset_key for column in lineage.deps_by_column.values() for dep in column}
+    assert (
+        AssetKey(["marts", "dim_service"]) in deps
+        or AssetKey(["intermediate", "int_service_requests_enriched"]) in deps
+    )
+    assert "dagster/column_schema" in metadata
+
+
 def test_quality_history_docs_and_mining_outputs(city: City) -> None:
     docs = city.settings.quality_docs_dir / "index.html"
     assert docs.exists() and "<html" in docs.read_text(errors="replace").lower()
@@ -147,8 +161,16 @@ def test_a_new_day_then_a_no_op_run(city: City) -> None:
     with connect_warehouse(settings.warehouse_path, read_only=True) as con:
         before = fetch_one(con, "SELECT count(*), max(submitted_at) FROM raw.service_requests")
         runs_before = fetch_one(con, "SELECT count(DISTINCT run_id) FROM quality.check_results")[0]
+    # A BI client reads the serving copy in a loop while the pipeline loads the new day.
+    reader = _BiReader(settings.serving_path)
     continue_simulation(settings.source_url, settings.drops_dir, settings.truth_dir, days=1)
     _run(settings)
+    errors, counts, messages = reader.stop()
+    with connect_warehouse(settings.serving_path, read_only=True) as con:
+        published = fetch_one(con, "SELECT count(*) FROM marts.fct_service_requests")[0]
+    assert errors == 0, messages
+    assert len(counts) > 20
+    assert counts[0] < published and counts[-1] == published  # the new day became visible after publish
     _reconciles(settings)
     with connect_warehouse(settings.warehouse_path, read_only=True) as con:
         after = fetch_one(con, "SELECT count(*), max(submitted_at) FROM raw.service_requests")
@@ -282,6 +304,35 @@ def next_day(day: str) -> str:
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
+class _BiReader:
+    """A separate process reading the serving copy until stopped."""
+
+    def __init__(self, serving_path: Path) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self._stop, self._results = ctx.Event(), ctx.Queue()
+        self._process = ctx.Process(
+            target=_read_serving_in_a_loop,
+            args=(f"duckdb:///{serving_path}", self._stop, self._results),
+            daemon=True,
+        )
+        self._process.start()
+
+    def stop(self) -> tuple[int, list[int], list[str]]:
+        import time
+
+        time.sleep(1)  # a few reads after the publish
+        self._stop.set()
+        messages: list[str] = []
+        while True:
+            item = self._results.get(timeout=60)
+            if isinstance(item, tuple):
+                self._process.join(timeout=30)
+                return item[0], item[1], messages
+            messages.append(item)
+
+
 def _read_serving_in_a_loop(url: str, stop, results) -> None:  # noqa: ANN001 - multiprocessing primitives
     """A BI client: a fresh read-only SQLAlchemy connection per query, as Superset and Metabase open them."""
     import sqlalchemy as sa
@@ -298,33 +349,3 @@ def _read_serving_in_a_loop(url: str, stop, results) -> None:  # noqa: ANN001 - 
         finally:
             engine.dispose()
     results.put((errors, counts))
-
-
-def test_bi_reader_sees_no_errors_while_the_pipeline_runs(city: City) -> None:
-    import multiprocessing as mp
-
-    settings = city.settings
-    assert settings.serving_path.exists()
-    ctx = mp.get_context("spawn")
-    stop, results = ctx.Event(), ctx.Queue()
-    reader = ctx.Process(
-        target=_read_serving_in_a_loop, args=(f"duckdb:///{settings.serving_path}", stop, results), daemon=True
-    )
-    reader.start()
-    continue_simulation(settings.source_url, settings.drops_dir, settings.truth_dir, days=1)
-    _run(settings)
-    with connect_warehouse(settings.serving_path, read_only=True) as con:
-        published = fetch_one(con, "SELECT count(*) FROM marts.fct_service_requests")[0]
-    __import__("time").sleep(1)
-    stop.set()
-    messages = []
-    while True:
-        item = results.get(timeout=60)
-        if isinstance(item, tuple):
-            errors, counts = item
-            break
-        messages.append(item)
-    reader.join(timeout=30)
-    assert errors == 0, messages
-    assert len(counts) > 20
-    assert counts[0] < published and counts[-1] == published  # the new day became visible after publish

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -14,7 +15,7 @@ import pytest
 from quality import ASSETS, checks_for
 from quality.accounting import ACCOUNTING_ASSETS, ENTITIES
 from quality.config import QualityConfig
-from quality.drift import fetch_drift
+from quality.drift import chi_square_sf, fetch_drift
 from quality.pii import REDACTED, is_personal, select_expr, strip_personal
 from quality.specs import DriftSpec, TableSpec, VolumeSpec
 from quality.tables import RAW_TABLES, TABLES
@@ -221,6 +222,38 @@ def test_satisfaction_drift_statistic() -> None:
     # Too few responses: not judged (null), and said so.
     sparse = fetch_drift(con, _surveys(con, "1", per_day=1), QualityConfig(), now)
     assert sparse.df["tvd"].isna().all() and "not judged" in sparse.context["notes"][0]
+
+
+def _scored(con: duckdb.DuckDBPyConnection, reference: list[int], recent: list[int]) -> TableSpec:
+    """Surveys with the given number of each score 1..5: reference ones 50 days before recent ones."""
+    last = datetime(2024, 6, 14, 12)
+    rows = [(last - timedelta(days=50), s) for s, n in enumerate(reference, 1) for _ in range(n)]
+    rows += [(last, s) for s, n in enumerate(recent, 1) for _ in range(n)]
+    con.execute("CREATE SCHEMA IF NOT EXISTS t")
+    con.execute("CREATE OR REPLACE TABLE t.scored (submitted_at TIMESTAMP, score INTEGER)")
+    con.executemany("INSERT INTO t.scored VALUES (?, ?)", rows)
+    return TableSpec("t", "scored", key=(), drift=DriftSpec("score", "submitted_at"))
+
+
+def test_drift_is_judged_only_beyond_sampling_noise() -> None:
+    """100 responses against 300 differ by chance: a TVD over the threshold that a chi-square test
+    cannot tell from noise is no drift; a real shift in windows that small still is."""
+    con = duckdb.connect()
+    cfg, now = QualityConfig(), datetime(2024, 6, 15)
+    reference = [30, 60, 90, 90, 30]
+    noisy = fetch_drift(con, _scored(con, reference, [3, 16, 37, 34, 10]), cfg, now)
+    row = noisy.df.iloc[0]
+    assert row["tvd"] == pytest.approx(0.11) and row["tvd"] > cfg.drift_tvd_max
+    assert row["degrees_of_freedom"] == 4 and row["p_value"] > 0.1
+    assert math.isnan(row["significant_tvd"]) and "within sampling noise" in noisy.context["notes"][0]
+    shifted = fetch_drift(con, _scored(con, reference, [40, 20, 20, 15, 5]), cfg, now).df.iloc[0]
+    assert shifted["p_value"] < cfg.drift_significance
+    assert shifted["significant_tvd"] == pytest.approx(shifted["tvd"]) == pytest.approx(0.3)
+    # the tail probabilities behind the test, against tabulated chi-square quantiles
+    assert chi_square_sf(13.2767, 4) == pytest.approx(0.01, abs=1e-5)
+    assert chi_square_sf(3.8415, 1) == pytest.approx(0.05, abs=1e-5)
+    assert chi_square_sf(11.0705, 5) == pytest.approx(0.05, abs=1e-5)
+    assert chi_square_sf(0.0, 3) == 1.0
 
 
 def test_tables_cover_raw_and_marts() -> None:

@@ -416,3 +416,57 @@ def test_continued_citizens_move_and_change_consent(tmp_path: Path) -> None:
     assert (after.updated_at[changed] > before.updated_at[changed]).all()
     assert (after.updated_at[~changed] == before.updated_at[~changed]).all()
     assert re.fullmatch(r"\d+", str(len(after)))
+
+
+# --- a clean city
+
+
+def test_clean_city_plants_no_dirty_data_and_continues_clean(tmp_path: Path) -> None:
+    params = {"citizens": 2000, "days": 60, "seed": 42, "start": date(2025, 1, 1), "dirty": False}
+    url = _run(tmp_path / "clean", continue_days=(1, 3), **params)
+    # deterministic like a dirty city, and the choice survives in _sim_state for the continued days
+    twin = _run(tmp_path / "twin", continue_days=(1, 3), **params)
+    assert _table_digests(url) == _table_digests(twin)
+    assert _file_digests(tmp_path / "clean" / "drops") == _file_digests(tmp_path / "twin" / "drops")
+    engine = _engine(url)
+    with engine.connect() as conn:
+        dirty = conn.execute(sa.text("SELECT value FROM _sim_state WHERE key = 'dirty'")).scalar_one()
+        assert json.loads(dirty) is False
+        phone_digits = pd.read_sql(sa.text("SELECT phone_digits FROM _sim_citizen_traits"), conn).phone_digits
+    engine.dispose()
+    requests, events, citizens = (_read(url, t) for t in ("service_requests", "request_events", "citizens"))
+
+    # no duplicate citizens: phone numbers and identity numbers are one per citizen id
+    assert phone_digits.is_unique and citizens.phone.dropna().is_unique
+    assert citizens.identity_number.dropna().is_unique and citizens.identity_number.notna().all()
+    # no duplicate requests: planted ones repeat citizen, service and text 1-15 minutes later
+    known = requests[requests.citizen_id.notna()].sort_values("submitted_at")
+    gap = known.groupby(["citizen_id", "service_code", "description"]).submitted_at.diff()
+    assert not (gap <= timedelta(minutes=15)).any()
+    # no late status updates: every event is recorded within minutes
+    assert ((events.updated_at - events.event_at) < timedelta(hours=1)).all()
+    # no malformed phones, no missing fields, nothing closed before it was submitted
+    assert citizens.phone.dropna().str.fullmatch(r"\+1\d{10}").all()
+    assert requests.district_id.notna().all() and requests.service_code.notna().all()
+    assert not (requests.closed_at < requests.submitted_at).any()
+
+    # everything else is the realistic city: anonymous requests, citizens without e-mail, volumes
+    assert 0.03 < requests.citizen_id.isna().mean() < 0.08
+    assert 0.02 < citizens.email.isna().mean() < 0.3
+    assert 2.0 < len(requests) / 2000 / (64 / 365) < 3.2
+    assert 4.0 < len(events) / len(requests) < 6.0
+
+
+def test_a_state_saved_before_the_dirty_option_continues_dirty(tmp_path: Path) -> None:
+    """`_sim_state` rows written before `dirty` existed lack the key: such a city stays dirty."""
+    params = {"citizens": 600, "days": 20, "seed": 3, "start": date(2025, 3, 1)}
+    current, legacy = _run(tmp_path / "current", **params), _run(tmp_path / "legacy", **params)
+    engine = _engine(legacy)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM _sim_state WHERE key = 'dirty'"))
+    engine.dispose()
+    for url, folder in ((current, tmp_path / "current"), (legacy, tmp_path / "legacy")):
+        continue_simulation(url, folder / "drops", folder / "truth", days=5)
+    # the same days, and the key written back with the value it defaulted to
+    assert _table_digests(current) == _table_digests(legacy)
+    assert _file_digests(tmp_path / "current" / "drops") == _file_digests(tmp_path / "legacy" / "drops")

@@ -44,7 +44,30 @@ def dbt_environment(settings: Settings) -> None:
 
 
 def _stream(dbt: DbtCliResource, context: dg.AssetExecutionContext, args: list[str]) -> Iterator[Any]:
-    yield from dbt.cli(args, context=context).stream()
+    events = dbt.cli(args, context=context).stream()
+    if not column_lineage_enabled():
+        yield from events
+        return
+    # Column schema and column-level lineage (sqlglot over the compiled SQL) for the UI; on DuckDB
+    # dagster-dbt fetches them after the dbt process ends, so the writer lock is free by then.
+    yield from events.fetch_column_metadata(with_column_lineage=True)
+    _release_adapter_connection()
+
+
+def column_lineage_enabled() -> bool:
+    """CIRM_DBT_COLUMN_LINEAGE (default on): column schema and lineage metadata cost a query per model."""
+    return os.environ.get("CIRM_DBT_COLUMN_LINEAGE", "true").lower() not in ("0", "false", "no", "off")
+
+
+def _release_adapter_connection() -> None:
+    """dbt-duckdb caches its database in a class-level environment; close it so that the next step
+    (another dbt process, a check, the publish) can open the warehouse."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
 
 
 @dbt_assets(
