@@ -135,6 +135,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     )
     for step, message in report.steps_failed.items():
         print(f"  failed  {step}: {message}")
+    if report.steps_skipped:
+        print(f"  not run (upstream failure or blocking check): {', '.join(report.steps_skipped)}")
     for check in report.checks_failed:
         print(f"  check   {check} failed")
     print_quarantine(settings)

@@ -153,6 +153,13 @@ def run_pipeline(
         worker.start()
         _follow_until_done(worker, instance, run_id, started, report, echo)
     report.seconds = time.monotonic() - started
+    if asset_selection is None:
+        # Dagster emits no event for a step it never starts because something upstream failed (or a
+        # blocking check did): list those here, so the summary accounts for every step.
+        started_steps = {*report.steps_succeeded, *report.steps_failed, *report.steps_skipped}
+        for node in job.graph.nodes:
+            if node.name not in started_steps:
+                report.steps_skipped.append(node.name)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     result = outcome["result"]
