@@ -1,7 +1,5 @@
-"""Small report charts: PNG bytes when matplotlib is installed, otherwise a Markdown table.
-
-matplotlib is not a dependency of the project, so every chart also has a Markdown rendering that
-Dagster metadata (MetadataValue.md) can show; the PNG is an extra where the library exists.
+"""Small report charts: PNG bytes (matplotlib, a dependency), plus a Markdown table of the same data
+that Dagster metadata shows beside the image and that stands in where matplotlib is absent.
 """
 
 from __future__ import annotations

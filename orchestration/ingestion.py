@@ -1,5 +1,6 @@
 """Ingestion assets: one per case-system table, one per drop channel, and the holiday calendar."""
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,14 +22,14 @@ MAX_RETRIES = 4
 
 
 @contextmanager
-def retry_transient(context: dg.AssetExecutionContext) -> Iterator[None]:
+def retry_transient(retry_number: int, log: logging.Logger | dg.DagsterLogManager) -> Iterator[None]:
     """Turn transient faults (source refused, warehouse lock busy) into retries with exponential backoff."""
     try:
         yield
     except (CirmError, duckdb.IOException, duckdb.ConnectionException) as exc:
-        if is_transient(exc) and context.retry_number < MAX_RETRIES:
-            wait = 2 ** (context.retry_number + 1)
-            context.log.warning(f"transient error, retry {context.retry_number + 1} in {wait}s: {exc}")
+        if is_transient(exc) and retry_number < MAX_RETRIES:
+            wait = 2 ** (retry_number + 1)
+            log.warning(f"transient error, retry {retry_number + 1} in {wait}s: {exc}")
             raise dg.RetryRequested(max_retries=MAX_RETRIES, seconds_to_wait=wait) from exc
         raise
 
@@ -63,7 +64,7 @@ def _case_system_asset(table: str) -> dg.AssetsDefinition:
         if settings.source_url is None:
             context.log.info("CIRM_SOURCE_URL=none: no case-management source, nothing to load")
             return dg.MaterializeResult(metadata={"skipped": "CIRM_SOURCE_URL=none"})
-        with retry_transient(context), connect_warehouse(settings.warehouse_path) as con:
+        with retry_transient(context.retry_number, context.log), connect_warehouse(settings.warehouse_path) as con:
             load = load_table(con, settings.source_url, table, context.run.run_id)
             total = fetch_one(con, f'SELECT count(*) FROM raw."{table}"')[0]
         return dg.MaterializeResult(
@@ -93,7 +94,7 @@ def _drop_asset(channel: str, table: str) -> dg.AssetsDefinition:
     )
     def _asset(context: dg.AssetExecutionContext, cirm: CirmSettings) -> dg.MaterializeResult:
         settings = cirm.load()
-        with retry_transient(context), connect_warehouse(settings.warehouse_path) as con:
+        with retry_transient(context.retry_number, context.log), connect_warehouse(settings.warehouse_path) as con:
             load = load_channel(con, settings.drops_dir, channel, context.run.run_id)
             exists = table_exists(con, "raw", table)
             total = fetch_one(con, f'SELECT count(*) FROM raw."{table}"')[0] if exists else 0

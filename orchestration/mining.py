@@ -4,6 +4,7 @@ They sit downstream of the marts, so a failed blocking check on any mart (or on 
 reconciliation) keeps them from running on poisoned data.
 """
 
+import base64
 from collections.abc import Iterator
 
 import dagster as dg
@@ -34,6 +35,14 @@ def _replace_table(con, schema: str, table: str, frame: pd.DataFrame) -> None:  
     con.register("frame", frame)
     con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM frame")
     con.unregister("frame")
+
+
+def _chart(png: bytes | None, fallback_markdown: str) -> dg.MetadataValue:
+    """The chart as an inline image in the Dagster UI, with its table below for screen readers."""
+    if not png:
+        return dg.MetadataValue.md(fallback_markdown)
+    encoded = base64.b64encode(png).decode("ascii")
+    return dg.MetadataValue.md(f"![chart](data:image/png;base64,{encoded})\n\n{fallback_markdown}")
 
 
 def _plain(value: object) -> object:
@@ -94,7 +103,7 @@ def citizen_segments(context: dg.AssetExecutionContext, cirm: CirmSettings) -> I
             "summary": dg.MetadataValue.json(_plain(meta)),
             "segmented_citizens": len(result.segments),
             "not_segmented_no_consent": len(citizens) - consenting,
-            "profiles": dg.MetadataValue.md(result.chart_markdown),
+            "profiles": _chart(result.chart_png, result.chart_markdown),
             "artefact": dg.MetadataValue.path(str(artefact)),
             "dagster/row_count": len(result.segments),
         },
@@ -152,7 +161,7 @@ def demand_forecast(context: dg.AssetExecutionContext, cirm: CirmSettings) -> It
         metadata={
             "summary": dg.MetadataValue.json(_plain(meta)),
             "fallback_series": int(fallback),
-            "forecast_vs_actual": dg.MetadataValue.md(result.chart_markdown),
+            "forecast_vs_actual": _chart(result.chart_png, result.chart_markdown),
             "artefact": dg.MetadataValue.path(str(artefact)),
             "dagster/row_count": len(result.forecast),
         },

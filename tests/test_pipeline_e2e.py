@@ -142,6 +142,8 @@ def test_dbt_assets_carry_column_lineage(city: City) -> None:
 
 
 def test_quality_history_docs_and_mining_outputs(city: City) -> None:
+    report = city.settings.report_dir
+    assert "<svg" in (report / "index.html").read_text() and (report / "dbt-docs" / "index.html").exists()
     docs = city.settings.quality_docs_dir / "index.html"
     assert docs.exists() and "<html" in docs.read_text(errors="replace").lower()
     with connect_warehouse(city.settings.warehouse_path, read_only=True) as con:
