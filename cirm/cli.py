@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from datetime import date
 
@@ -243,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Dagster's notices about APIs it plans to replace are for developers, not for a user's console.
+    warnings.filterwarnings("ignore", message=r".*(superseded|deprecated).*")
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
