@@ -141,3 +141,89 @@ def accounting_frame(rows: list[AccountingRow]) -> pd.DataFrame:
     frame |= {c: pd.Series([getattr(r, c) for r in rows], dtype=object) for c in counts}
     frame["missing_tables"] = [", ".join(r.missing_tables) or None for r in rows]
     return pd.DataFrame(frame)
+
+
+# --- impossible data at scale: the share of the latest load that staging quarantined ---------------
+
+
+QUARANTINE_SHARE_COLUMN = "quarantined_share"
+
+
+@dataclass(frozen=True)
+class LoadShare:
+    """What staging made of the latest load of one raw table: how many of its rows were quarantined."""
+
+    entity: str
+    load_id: str | None  # the `_load_id` of the most recent load (None: no rows, or no load columns)
+    load_rows: int
+    quarantined_rows: int
+    top_failed_rules: tuple[tuple[str, int], ...]  # (rule, rows), most frequent first
+    notes: tuple[str, ...] = ()
+
+    @property
+    def share(self) -> float | None:
+        return self.quarantined_rows / self.load_rows if self.load_rows else None
+
+
+def latest_load_share(
+    con: duckdb.DuckDBPyConnection, entity: Entity, columns: dict[str, set[str]] | None = None, top: int = 5
+) -> LoadShare:
+    """Rows of the latest load of `entity.raw` (the `_load_id` of its latest `_loaded_at`) and how many of
+    them `entity.quarantine` holds. A few bad rows are staging's everyday work; most of a load quarantined
+    means a systemic fault upstream (a clock, a code list, a broken export), and whatever is staged from
+    that load is a biased remainder."""
+    columns = _columns(con) if columns is None else columns
+    missing = [r for r in (entity.raw, entity.quarantine) if r not in columns]
+    if missing:
+        return LoadShare(entity.name, None, 0, 0, (), (f"missing tables: {', '.join(missing)}",))
+    if not {"_load_id", "_loaded_at"} <= columns[entity.raw] or "_load_id" not in columns[entity.quarantine]:
+        return LoadShare(entity.name, None, 0, 0, (), ("no _load_id / _loaded_at columns: nothing judged",))
+    raw, quarantine = _quoted(entity.raw), _quoted(entity.quarantine)
+    found = con.execute(
+        f"SELECT _load_id FROM {raw} WHERE _load_id IS NOT NULL ORDER BY _loaded_at DESC NULLS LAST LIMIT 1"
+    ).fetchall()
+    if not found:
+        return LoadShare(entity.name, None, 0, 0, (), ("no load in the raw table: nothing judged",))
+    load_id = found[0][0]
+    (load_rows,) = con.execute(f"SELECT count(*) FROM {raw} WHERE _load_id = ?", [load_id]).fetchall()[0]
+    rule = "failed_rule" if "failed_rule" in columns[entity.quarantine] else "NULL"
+    rules = con.execute(
+        f"SELECT coalesce(CAST({rule} AS VARCHAR), '(unknown)'), count(*) AS n FROM {quarantine} "
+        "WHERE _load_id = ? GROUP BY 1 ORDER BY n DESC, 1",
+        [load_id],
+    ).fetchall()
+    return LoadShare(
+        entity=entity.name,
+        load_id=str(load_id),
+        load_rows=int(load_rows),
+        quarantined_rows=sum(int(n) for _, n in rules),
+        top_failed_rules=tuple((str(r), int(n)) for r, n in rules[:top]),
+    )
+
+
+def load_share_frame(row: LoadShare, min_rows: int) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The judged figures for GE (one row, or none when too few rows were quarantined to judge) and the
+    context shown with the check, pass or fail."""
+    context: dict[str, object] = {
+        "load_id": row.load_id,
+        "rows_in_load": row.load_rows,
+        "quarantined_rows": row.quarantined_rows,
+        "share": None if row.share is None else round(row.share, 6),
+        "top_failed_rules": [{"failed_rule": r, "rows": n} for r, n in row.top_failed_rules],
+    }
+    notes = list(row.notes)
+    judged = row.share is not None and row.quarantined_rows >= min_rows
+    if row.share is not None and not judged:
+        notes.append(f"{row.quarantined_rows} quarantined row(s) in the latest load, fewer than {min_rows}: not judged")
+    if notes:
+        context["notes"] = notes
+    frame = pd.DataFrame(
+        {
+            "entity": [row.entity] if judged else [],
+            "load_id": [row.load_id] if judged else [],
+            "load_rows": pd.Series([row.load_rows] if judged else [], dtype="int64"),
+            "quarantined_rows": pd.Series([row.quarantined_rows] if judged else [], dtype="int64"),
+            QUARANTINE_SHARE_COLUMN: pd.Series([row.share] if judged else [], dtype="float64"),
+        }
+    )
+    return frame, context

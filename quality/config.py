@@ -16,6 +16,15 @@ class QualityConfig:
     # bug), which would poison every daily aggregate: the blocking variant of the timestamp check.
     impossible_share_max: float = 0.01
 
+    # Quarantine at scale: above this share of the latest load's rows quarantined by staging, the load
+    # is systemically broken (a source clock, a code list, an export) and what staging kept of it is a
+    # biased remainder, so the check blocks. A clean first load of the demo city quarantines ~1-2%
+    # (duplicate submissions, closed before submitted, mistyped drop values).
+    quarantine_share_max: float = 0.05
+    # Fewer quarantined rows than this in the latest load are not judged: one bad row in a three-row
+    # drop file is 33% but no systemic fault.
+    quarantine_min_rows: int = 10
+
     # Volume anomaly: the latest `volume_eval_days` complete days against the trailing window.
     volume_window_days: int = 28
     volume_eval_days: int = 1

@@ -15,7 +15,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from quality.accounting import ACCOUNTING_ASSETS, account_entity, accounting_frame
+from quality.accounting import (
+    ACCOUNTING_ASSETS,
+    account_entity,
+    accounting_frame,
+    latest_load_share,
+    load_share_frame,
+)
 from quality.config import QualityConfig
 from quality.drift import fetch_drift
 from quality.frames import Frame, FrameError, fetch_rows, relation_exists
@@ -142,6 +148,10 @@ def _fetch(
         if r.missing_tables:
             context["notes"] = [f"missing tables: {', '.join(r.missing_tables)}"]
         return Frame(accounting_frame(rows), (), context)
+    if frame == "quarantine_share":
+        share = latest_load_share(con, ACCOUNTING_ASSETS[suite.asset])
+        df, context = load_share_frame(share, cfg.quarantine_min_rows)
+        return Frame(df, (), context)
     table = suite.table
     assert table is not None
     if frame == "rows":

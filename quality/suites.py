@@ -2,10 +2,11 @@
 
 A check is what Dagster shows (one asset check each); its expectations run in GE against one frame
 of the asset: `rows` (the table's needed columns), `volume` (daily counts per channel), `drift`
-(satisfaction statistics) or `accounting` (raw vs staged + quarantined counts).
+(satisfaction statistics), `accounting` (raw vs staged + quarantined counts) or `quarantine_share`
+(the share of the latest load that staging quarantined).
 
 Blocking means a failure would poison what follows: missing columns, null or duplicate keys,
-systemic impossible timestamps, rows lost between layers. Everything else warns.
+systemic impossible timestamps, rows lost between layers, a load mostly quarantined. Everything else warns.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from quality.accounting import ACCOUNTING_ASSETS
+from quality.accounting import ACCOUNTING_ASSETS, QUARANTINE_SHARE_COLUMN
 from quality.config import QualityConfig
 from quality.drift import STATISTIC_COLUMN
 from quality.specs import AssetKey, CheckDef, CheckSpec, Expect, Param, TableSpec
@@ -261,7 +262,8 @@ def table_checks(t: TableSpec, cfg: QualityConfig) -> list[CheckDef]:
     return checks
 
 
-def accounting_checks(asset: AssetKey) -> list[CheckDef]:
+def accounting_checks(asset: AssetKey, cfg: QualityConfig | None = None) -> list[CheckDef]:
+    cfg = cfg or QualityConfig()
     e = ACCOUNTING_ASSETS[asset]
     return [
         _check(
@@ -276,7 +278,17 @@ def accounting_checks(asset: AssetKey) -> list[CheckDef]:
                 )
             ],
             frame="accounting",
-        )
+        ),
+        _check(
+            asset,
+            "quarantine_share_within_limit",
+            True,
+            f"At most {cfg.quarantine_share_max:.0%} of the rows of the latest load of {e.raw} are quarantined "
+            f"(judged from {cfg.quarantine_min_rows} quarantined rows): more is a systemic fault upstream "
+            "(a source clock, a code list, a broken export), and the rest of that load would bias what follows.",
+            [_in_range(QUARANTINE_SHARE_COLUMN, 0, cfg.quarantine_share_max)],
+            frame="quarantine_share",
+        ),
     ]
 
 
@@ -286,7 +298,7 @@ def suite_for(asset: AssetKey, cfg: QualityConfig | None = None) -> AssetSuite:
     if asset in TABLES:
         return AssetSuite(asset, tuple(table_checks(TABLES[asset], cfg)), TABLES[asset])
     if asset in ACCOUNTING_ASSETS:
-        return AssetSuite(asset, tuple(accounting_checks(asset)))
+        return AssetSuite(asset, tuple(accounting_checks(asset, cfg)))
     raise KeyError(f"no quality suite for asset {'/'.join(asset)}; known: {', '.join('/'.join(a) for a in ASSETS)}")
 
 

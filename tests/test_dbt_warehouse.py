@@ -273,12 +273,19 @@ def test_hard_rules_quarantine_the_fixture_edge_cases(built: Path) -> None:
         1012: "closed_before_submitted",
         1013: "missing_channel",
         1014: "invalid_status",
+        1019: "future_timestamp",  # submitted in 2099
+        1020: "future_timestamp",  # closed in 2099
+        1021: "unknown_service_code",
     }
-    assert rules("satisfaction_surveys", "survey_id") == {4: "score_out_of_range", 5: "score_out_of_range"}
-    assert rules("request_events", "event_id") == {36: "missing_event_type", 37: "missing_event_at"}
+    assert rules("satisfaction_surveys", "survey_id") == {
+        4: "score_out_of_range", 5: "score_out_of_range", 8: "future_timestamp",
+    }  # fmt: skip
+    assert rules("request_events", "event_id") == {
+        36: "missing_event_type", 37: "missing_event_at", 38: "future_timestamp",
+    }  # fmt: skip
     assert rules("hotline_calls", "call_id") == {
         "H-0002": "duplicate_key", "H-0007": "unparseable_timestamp",
-        "H-0011": "invalid_outcome", None: "missing_key",
+        "H-0011": "invalid_outcome", "H-0012": "future_timestamp", None: "missing_key",
     }  # fmt: skip
     assert rules("web_events", "event_id") == {
         "we-5": "duplicate_key", "we-9": "unparseable_timestamp", "we-11": "unparseable_timestamp",
@@ -286,6 +293,19 @@ def test_hard_rules_quarantine_the_fixture_edge_cases(built: Path) -> None:
     assert rules("app_events", "event_id") == {"ae-6": "invalid_event", "ae-7": "missing_session_id"}
     staged = {r for (r,) in query(built, "select request_id from staging.stg_case_system__service_requests")}
     assert {1009, 1011} <= staged  # the first submission and the one 25 minutes later stay
+    assert 1007 in staged  # a null service code is missing, not unknown: staged with the unknown member
+
+
+def test_run_time_can_be_pinned(warehouse: Warehouse, built: Path) -> None:
+    # The future_timestamp rules compare with "now" plus var future_tolerance_minutes (60); var
+    # run_now_utc pins "now" so a test can be deterministic.
+    sql = "select {{ run_started_at_utc() }} as now_utc, {{ latest_possible_utc() }} as latest_utc"
+    pinned = json.dumps({"run_now_utc": "2024-01-19 10:00:00"})
+    result = run_dbt(built, "show", "--inline", sql, "--vars", pinned, "--output", "json", "--quiet",
+                     work_dir=warehouse.work_dir)  # fmt: skip
+    assert result.returncode == 0, result.output[-3000:]
+    (row,) = json.loads(result.output[result.output.index("{") :])["show"]
+    assert row["now_utc"].startswith("2024-01-19T10:00:00") and row["latest_utc"].startswith("2024-01-19T11:00:00")
 
 
 # ------------------------------------------------------------------------ identity and time

@@ -275,7 +275,8 @@ def test_quarantine_accounting(good_db: Path, tmp_path: Path) -> None:
         con.execute("DROP TABLE quarantine.hotline_calls")
         rows = {r.entity: r for r in quarantine_accounting(con)}
         asset = ("staging", "stg_channel_drops__hotline_calls")
-        (check,) = run_checks(con, asset, run_id="r", docs_dir=tmp_path / "docs", data_start=DATA_START, now=NOW)
+        outcomes = run_checks(con, asset, run_id="r", docs_dir=tmp_path / "docs", data_start=DATA_START, now=NOW)
+    check, share = outcomes
     assert not rows["citizens"].ok and rows["citizens"].unaccounted_keys == 1
     assert rows["citizens"].unaccounted_sample == (str(lost),)
     assert not rows["hotline_calls"].ok and rows["hotline_calls"].missing_tables == ("quarantine.hotline_calls",)
@@ -284,3 +285,53 @@ def test_quarantine_accounting(good_db: Path, tmp_path: Path) -> None:
     assert check.blocking and not check.success and check.expectations_failed == 1
     assert "error" not in check.observed["expect_column_pair_values_to_be_equal(raw_rows, accounted_rows)"]
     assert check.observed["frame"]["notes"] == ["missing tables: quarantine.hotline_calls"]
+    # The share of the latest load cannot be judged without the quarantine: accounting blocks instead.
+    assert share.check_name == "quarantine_share_within_limit" and share.success
+    assert share.observed["frame"]["notes"] == ["missing tables: quarantine.hotline_calls"]
+
+
+def _new_load(con: duckdb.DuckDBPyConnection, rows: int, quarantined: int) -> None:
+    """A later load of raw.service_requests (new ids, load-2) of which `quarantined` rows were quarantined."""
+    con.execute(
+        f"""
+        CREATE TEMP TABLE load2 AS
+        SELECT * REPLACE (request_id + 1000000 AS request_id, 'load-2' AS _load_id,
+                          TIMESTAMP '2024-06-16 00:00:00' AS _loaded_at)
+        FROM raw.service_requests ORDER BY request_id LIMIT {rows}
+        """
+    )
+    con.execute("INSERT INTO raw.service_requests SELECT * FROM load2")
+    con.execute(f"INSERT INTO staging.stg_case_system__service_requests SELECT * FROM load2 OFFSET {quarantined}")
+    con.execute(
+        "INSERT INTO quarantine.service_requests SELECT *, "
+        "CASE WHEN request_id % 3 = 0 THEN 'unknown_service_code' ELSE 'future_timestamp' END "
+        f"FROM load2 LIMIT {quarantined}"
+    )
+
+
+def test_quarantine_share_judges_the_latest_load(good_copy: Path, tmp_path: Path) -> None:
+    asset = ("staging", "stg_case_system__service_requests")
+    with duckdb.connect(str(good_copy)) as con:
+        _new_load(con, rows=40, quarantined=30)
+        outcomes = run_checks(con, asset, run_id="r", docs_dir=tmp_path / "docs", data_start=DATA_START, now=NOW)
+    by_name = _by_name(outcomes)
+    # raw = staged + quarantined still holds: only the share of the latest load is wrong
+    assert by_name["raw_equals_staged_plus_quarantined"].success
+    share = by_name["quarantine_share_within_limit"]
+    assert share.blocking and not share.success and share.expectations_failed == 1
+    frame = share.observed["frame"]
+    figures = (frame["load_id"], frame["rows_in_load"], frame["quarantined_rows"], frame["share"])
+    assert figures == ("load-2", 40, 30, 0.75)
+    assert {r["failed_rule"] for r in frame["top_failed_rules"]} == {"future_timestamp", "unknown_service_code"}
+    assert sum(r["rows"] for r in frame["top_failed_rules"]) == 30
+
+
+def test_quarantine_share_ignores_a_few_bad_rows_and_earlier_loads(good_copy: Path, tmp_path: Path) -> None:
+    asset = ("staging", "stg_case_system__service_requests")
+    with duckdb.connect(str(good_copy)) as con:
+        # load-1 quarantined ~2.5%; load-2 has 3 bad rows of 6: 50%, but too few rows to mean a fault
+        _new_load(con, rows=6, quarantined=3)
+        outcomes = run_checks(con, asset, run_id="r", docs_dir=tmp_path / "docs", data_start=DATA_START, now=NOW)
+    share = _by_name(outcomes)["quarantine_share_within_limit"]
+    assert share.success and share.observed["frame"]["quarantined_rows"] == 3
+    assert "not judged" in share.observed["frame"]["notes"][0]

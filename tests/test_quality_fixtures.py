@@ -139,13 +139,15 @@ def _sql(per_day: int) -> str:
 
 
 def _staging_sql() -> str:
-    # Every 20th row (by key hash) is quarantined, the rest staged: raw = staged + quarantined.
+    # Every 40th row (by key hash) is quarantined, the rest staged: raw = staged + quarantined, and the
+    # quarantined share of the (single) load stays under QualityConfig.quarantine_share_max.
     out = []
     for e in ENTITIES:
         key = " || '|' || ".join(f"CAST({k} AS VARCHAR)" for k in e.key)
         out.append(
-            f"CREATE TABLE {e.staging} AS SELECT * FROM {e.raw} WHERE hash({key}) % 20 <> 0;"
-            f"CREATE TABLE {e.quarantine} AS SELECT *, 'bad value' AS _reason FROM {e.raw} WHERE hash({key}) % 20 = 0;"
+            f"CREATE TABLE {e.staging} AS SELECT * FROM {e.raw} WHERE hash({key}) % 40 <> 0;"
+            f"CREATE TABLE {e.quarantine} AS SELECT *, 'bad_value' AS failed_rule FROM {e.raw} "
+            f"WHERE hash({key}) % 40 = 0;"
         )
     return "\n".join(out)
 
@@ -287,8 +289,13 @@ def break_every_check(path: Path) -> Path:
     with duckdb.connect(str(path)) as con:
         for t in TABLES.values():
             break_table(con, t)
-        for e in ENTITIES:  # one raw row neither staged nor quarantined
+        for e in ENTITIES:
+            # one raw row neither staged nor quarantined
             con.execute(f"DELETE FROM {e.staging} WHERE rowid = (SELECT min(rowid) FROM {e.staging})")
+            # a third of the (latest, only) load quarantined: a systemic fault, not everyday dirt
+            third = f"hash({' || '.join(f'CAST({k} AS VARCHAR)' for k in e.key)}) % 3 = 0"
+            con.execute(f"INSERT INTO {e.quarantine} SELECT *, 'future_timestamp' FROM {e.staging} WHERE {third}")
+            con.execute(f"DELETE FROM {e.staging} WHERE {third}")
     return path
 
 

@@ -7,8 +7,10 @@ whole job twice, as a warehouse does on two days:
 2. a bad load on top of it, injected into the SQLite source and the drop folder: one day at 10x its
    volume, requests and calls a year in the future, unknown service codes, a hotline file with an
    unparseable time and a re-delivered call. The failed checks show in the run report and in the
-   Dagster instance, the bad rows that staging's rules catch are in schema `quarantine`, no row is
-   lost, and the blocking check on the request fact keeps the mining assets from running.
+   Dagster instance; staging's hard rules send the bad rows to schema `quarantine` (future
+   timestamps, unknown codes, duplicate submissions, ...), no row is lost, and because most of the
+   load was quarantined the blocking `quarantine_share_within_limit` check on the staging models
+   stops everything downstream of them in that run: facts, reporting marts and the mining assets.
 
 The two loads share one city because the second needs the first's history (the volume band is
 judged against the trailing weeks) and the check history must span two runs: two pipeline runs in
@@ -32,6 +34,7 @@ import pytest
 
 from cirm.settings import Settings, load_settings
 from ingest.warehouse import connect_warehouse
+from quality.config import QualityConfig
 from simulator.drops import DROP_CHANNELS
 from simulator.run import simulate
 
@@ -51,7 +54,7 @@ MINING_ASSETS = (("ml", "citizen_segments"), ("ml", "demand_forecast"))
 
 # What the bad load plants.
 VOLUME_FACTOR = 10  # the last day's requests, 9 more copies of each
-FUTURE_REQUESTS = 60  # a year ahead: well over 1% of the request fact, a systemic clock fault
+FUTURE_REQUESTS = 60  # a year ahead: a systemic clock fault, quarantined by staging
 UNKNOWN_CODE = "ZZ-UNKNOWN"
 UNKNOWN_REQUESTS = 5
 FUTURE_CALLS = 20
@@ -282,26 +285,47 @@ def test_clean_city_quarantines_nothing_and_loses_nothing(city: City) -> None:
 # --- 2. a bad load: failed checks, quarantine, accounting, blocked mining ------------------------------
 
 
+REQUESTS_SHARE = "staging/stg_case_system__service_requests:quarantine_share_within_limit"
+CALLS_SHARE = "staging/stg_channel_drops__hotline_calls:quarantine_share_within_limit"
+
+
 def test_bad_load_fails_the_relevant_checks(bad: City) -> None:
     assert bad.bad is not None
     failed = set(bad.bad.report.checks_failed)
     expected = {
         "raw/service_requests:daily_volume_within_band",  # (a) the day at 10x
         "raw/service_requests:timestamps_in_range",  # (b) submitted a year ahead
-        "raw/service_requests:timestamps_in_range_at_scale",
+        "raw/service_requests:timestamps_in_range_at_scale",  # warns on raw: staging quarantines them
         "raw/service_requests:service_codes_known",  # (c)
         "raw/hotline_calls:timestamps_in_range",  # (b) calls a year ahead
         "raw/hotline_calls:timestamps_parseable",
         "raw/hotline_calls:primary_key_unique",  # the re-delivered call
-        "marts/fct_service_requests:timestamps_in_range_at_scale",  # blocking
+        REQUESTS_SHARE,  # blocking: most of the load was quarantined
+        CALLS_SHARE,  # blocking: the bad hotline file is nearly all future calls
     }
     assert expected <= failed, sorted(failed)
     # the Dagster instance holds the same failed evaluations, with their severity
     in_instance = {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in bad.bad.evaluations if not e.passed}
     assert expected <= set(in_instance)
-    blocking = in_instance["marts/fct_service_requests:timestamps_in_range_at_scale"]
-    assert blocking.blocking and blocking.severity.value == "ERROR"
-    assert not in_instance["raw/service_requests:daily_volume_within_band"].blocking
+    for name in (REQUESTS_SHARE, CALLS_SHARE):
+        assert in_instance[name].blocking and in_instance[name].severity.value == "ERROR", name
+    for name in expected - {REQUESTS_SHARE, CALLS_SHARE}:
+        assert not in_instance[name].blocking, name  # raw-level faults warn: staging quarantines the rows
+    # the observed figures travel with the evaluation: the latest load, its size, share and top rules
+    inj = bad.injected
+    assert inj is not None
+    frame = in_instance[REQUESTS_SHARE].metadata["observed"].value["frame"]
+    injected = len(inj.volume_copies) + len(inj.future_requests) + len(inj.unknown_code_requests)
+    assert frame["load_id"] == bad.bad.report.run_id and frame["rows_in_load"] == injected
+    assert frame["share"] > QualityConfig().quarantine_share_max
+    rules = {r["failed_rule"]: r["rows"] for r in frame["top_failed_rules"]}
+    assert rules["future_timestamp"] == FUTURE_REQUESTS and rules["unknown_service_code"] == UNKNOWN_REQUESTS
+    # the clean load it sits on quarantined nothing: the share is the bad load's, not the history's
+    with connect_warehouse(bad.settings.warehouse_path, read_only=True) as con:
+        ((clean_quarantined,),) = con.execute(
+            "SELECT count(*) FROM quarantine.service_requests WHERE _load_id <> ?", [bad.bad.report.run_id]
+        ).fetchall()
+    assert clean_quarantined == 0
 
 
 def test_bad_rows_are_quarantined_with_their_rule(bad: City) -> None:
@@ -313,14 +337,26 @@ def test_bad_rows_are_quarantined_with_their_rule(bad: City) -> None:
         staged_calls = {
             r[0] for r in con.execute("SELECT call_id FROM staging.stg_channel_drops__hotline_calls").fetchall()
         }
+        staged_requests = {
+            r[0] for r in con.execute("SELECT request_id FROM staging.stg_case_system__service_requests").fetchall()
+        }
+        fact = {r[0] for r in con.execute("SELECT request_id FROM marts.fct_service_requests").fetchall()}
     # a copy of a citizen's request, minutes from the original, is a duplicate submission
     assert inj.volume_copies_known_citizen
     assert {requests.get(i) for i in inj.volume_copies_known_citizen} == {"duplicate_submission"}
+    # impossible timestamps and unknown codes never reach staging, let alone the fact
+    assert {requests.get(i) for i in inj.future_requests} == {"future_timestamp"}
+    assert {requests.get(i) for i in inj.unknown_code_requests} == {"unknown_service_code"}
+    bad_requests = {*inj.future_requests, *inj.unknown_code_requests}
+    assert not bad_requests & staged_requests and not bad_requests & fact
+    assert {calls.get(c) for c in inj.future_calls} == {"future_timestamp"}
+    assert not set(inj.future_calls) & staged_calls
     assert calls[inj.unparseable_call] == "unparseable_timestamp"
     # the earlier delivery of the re-sent call is quarantined; the latest one is staged
     assert calls[inj.redelivered_call] == "duplicate_key" and inj.redelivered_call in staged_calls
     # the clean load quarantined nothing: everything there now came with the bad load
-    assert set(requests) <= set(inj.volume_copies) and set(calls) == {inj.unparseable_call, inj.redelivered_call}
+    assert set(requests) <= {*inj.volume_copies, *bad_requests}
+    assert set(calls) == {*inj.future_calls, inj.unparseable_call, inj.redelivered_call}
 
 
 def test_bad_load_loses_no_row(bad: City) -> None:
@@ -350,17 +386,19 @@ def test_blocking_check_keeps_mining_from_running(bad: City) -> None:
     assert bad.bad is not None
     report = bad.bad.report
     assert not report.success
-    # the check step fails because its blocking check failed ...
-    assert "gx_marts__fct_service_requests" in report.steps_failed, report.steps_failed
-    assert "blocking" in report.steps_failed["gx_marts__fct_service_requests"]
-    # ... and no step that waits on it starts: not the reporting marts, not the mining
+    # the staging check steps fail because their blocking check failed ...
+    for step in ("gx_staging__stg_case_system__service_requests", "gx_staging__stg_channel_drops__hotline_calls"):
+        assert step in report.steps_failed, report.steps_failed
+        assert "blocking" in report.steps_failed[step]
+    # ... and no step that waits on them starts: a blocking check on a staging model stops everything
+    # downstream of it in this run, by design: not the facts, not the reporting marts, not the mining
     instance = dagster_instance(bad.settings)
     started = {
         r.event_log_entry.step_key
         for r in instance.get_records_for_run(report.run_id, of_type=DagsterEventType.STEP_START).records
     }
-    assert "dbt_incremental_facts" in started
-    assert not {"dbt_reporting", *MINING_STEPS} & started, sorted(started)
+    assert "dbt_staging" in started  # staging ran: it is what quarantined the rows
+    assert not {"dbt_incremental_facts", "dbt_reporting", *MINING_STEPS} & started, sorted(started)
     assert not set(MINING_STEPS) & set(report.steps_succeeded)
     for key in MINING_ASSETS:
         latest = instance.get_latest_materialization_event(AssetKey(list(key)))
@@ -401,3 +439,4 @@ def test_definitions_hold_enough_checks_and_blocking_ones() -> None:
     suites = {f"{'/'.join(s.asset)}:{s.name}" for a in quality.ASSETS for s in quality.checks_for(a) if s.blocking}
     assert {name for name in suites if name.split(":")[0] in assets} <= blocking
     assert "marts/fct_service_requests:timestamps_in_range_at_scale" in blocking
+    assert {REQUESTS_SHARE, CALLS_SHARE} <= blocking

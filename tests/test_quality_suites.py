@@ -30,6 +30,7 @@ BLOCKING = {
     "primary_key_unique",
     "timestamps_in_range_at_scale",
     "raw_equals_staged_plus_quarantined",
+    "quarantine_share_within_limit",
 }
 AS_DELIVERED = {"hotline_calls", "web_events", "app_events"}
 
@@ -72,7 +73,10 @@ def test_the_issue_checks_are_all_there() -> None:
     assert "satisfaction_distribution_stable" in {s.name for s in checks_for(("raw", "satisfaction_surveys"))}
     assert "scores_in_range" in {s.name for s in checks_for(("marts", "fct_satisfaction"))}
     for asset in ACCOUNTING_ASSETS:
-        assert [(s.name, s.blocking) for s in checks_for(asset)] == [("raw_equals_staged_plus_quarantined", True)]
+        assert [(s.name, s.blocking) for s in checks_for(asset)] == [
+            ("raw_equals_staged_plus_quarantined", True),
+            ("quarantine_share_within_limit", True),
+        ]
     with pytest.raises(KeyError, match="no quality suite"):
         checks_for(("raw", "nope"))
 

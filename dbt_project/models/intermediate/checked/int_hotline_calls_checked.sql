@@ -1,5 +1,6 @@
 -- Gate for raw.hotline_calls (see int_citizens_checked). Drop files are all text: fields are
--- try_cast here and a value that does not parse is a failed rule, never a silent null. A call
+-- try_cast here and a value that does not parse is a failed rule, never a silent null; a call
+-- starting in the future (later than "now" plus var future_tolerance_minutes) is impossible. A call
 -- delivered more than once is staged once (its latest delivery) and its other copies are
 -- quarantined as duplicate_key, so raw rows = staged + quarantined still holds.
 with
@@ -49,6 +50,7 @@ field_rules as (
             when call_id is null then 'missing_key'
             when call_start_text is null then 'missing_call_start'
             when call_started_at is null then 'unparseable_timestamp'
+            when call_started_at > {{ latest_possible_city() }} then 'future_timestamp'
             when (wait_seconds_text is not null and wait_seconds is null)
                 or (duration_seconds_text is not null and duration_seconds is null)
                 or (request_id_text is not null and request_id is null)

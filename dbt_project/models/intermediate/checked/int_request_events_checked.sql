@@ -1,5 +1,6 @@
 -- Gate for raw.request_events (see int_citizens_checked). An event for an unknown request is kept:
--- referential gaps are a soft data-quality finding, not a row-level failure.
+-- referential gaps are a soft data-quality finding, not a row-level failure. An event in the future
+-- (later than "now" plus var future_tolerance_minutes) is impossible.
 with
 
 source as (
@@ -36,6 +37,7 @@ checked as (
             when event_type not in {{ accepted_values_sql('status') }} then 'invalid_event_type'
             when event_at is null then 'missing_event_at'
             when recorded_at is null then 'missing_updated_at'
+            when event_at > {{ latest_possible_city() }} then 'future_timestamp'
         end as failed_rule
 
     from typed

@@ -1,5 +1,6 @@
 -- Gate for raw.satisfaction_surveys (see int_citizens_checked). The free-text comment never leaves
--- this model (it may hold personal data); only whether there was one.
+-- this model (it may hold personal data); only whether there was one. A survey submitted in the
+-- future (later than "now" plus var future_tolerance_minutes) is impossible.
 with
 
 source as (
@@ -37,6 +38,7 @@ checked as (
             when score not between 1 and 5 then 'score_out_of_range'
             when submitted_at is null then 'missing_submitted_at'
             when updated_at is null then 'missing_updated_at'
+            when submitted_at > {{ latest_possible_city() }} then 'future_timestamp'
         end as failed_rule
 
     from typed

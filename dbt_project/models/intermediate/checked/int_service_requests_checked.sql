@@ -1,5 +1,8 @@
 -- Gate for raw.service_requests (see int_citizens_checked). Besides missing and invalid fields it
--- quarantines requests closed before they were submitted, and duplicate submissions: the same
+-- quarantines requests submitted or closed in the future (later than "now" plus var
+-- future_tolerance_minutes: a clock or time-zone fault), requests closed before they were
+-- submitted, requests whose service code the services catalogue does not know (a null code is
+-- allowed: the unknown member), and duplicate submissions: the same
 -- citizen, service and description again within var duplicate_submission_minutes of the previous
 -- one (compared with the previous submission of the chain, so a burst keeps only its first).
 -- The free-text description never leaves this model (it may hold names and phone numbers).
@@ -8,6 +11,13 @@ with
 source as (
 
     select * from {{ source('case_system', 'service_requests') }}
+
+),
+
+services as (
+
+    select distinct nullif(trim(service_code), '') as service_code
+    from {{ source('case_system', 'services') }}
 
 ),
 
@@ -33,7 +43,12 @@ typed as (
         {{ utc_to_city('closed_at') }} as closed_at,
         {{ utc_to_city('updated_at') }} as updated_at,
         _load_id,
-        {{ utc_to_city('_loaded_at') }} as _loaded_at
+        {{ utc_to_city('_loaded_at') }} as _loaded_at,
+        nullif(trim(source.service_code), '') is null
+            or exists (
+                select 1 from services
+                where services.service_code = nullif(trim(source.service_code), '')
+            ) as is_service_code_known
 
     from source
 
@@ -55,7 +70,11 @@ field_rules as (
             when priority not in {{ accepted_values_sql('priority') }} then 'invalid_priority'
             when submitted_at is null then 'missing_submitted_at'
             when updated_at is null then 'missing_updated_at'
+            when submitted_at_utc > {{ latest_possible_utc() }}
+                or closed_at_utc > {{ latest_possible_utc() }}
+                then 'future_timestamp'
             when closed_at_utc < submitted_at_utc then 'closed_before_submitted'
+            when not is_service_code_known then 'unknown_service_code'
         end as field_rule
 
     from typed
@@ -79,7 +98,10 @@ previous_submission as (
 checked as (
 
     select
-        * exclude (field_rule, previous_submitted_at_utc, submitted_at_utc, closed_at_utc, description_normalized),
+        * exclude (
+            field_rule, previous_submitted_at_utc, submitted_at_utc, closed_at_utc, description_normalized,
+            is_service_code_known
+        ),
         description_normalized is not null as has_description,
         coalesce(
             field_rule,
