@@ -70,44 +70,28 @@ def _release_adapter_connection() -> None:
             DuckDBConnectionManager._ENV = None
 
 
-@dbt_assets(
-    manifest=MANIFEST,
-    select=STAGING_SELECT,
-    name="dbt_staging",
-    dagster_dbt_translator=TRANSLATOR,
-    project=dbt_project,
-    pool=WAREHOUSE_POOL,
-)
-def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
-    dbt_environment(cirm.load())
-    yield from _stream(dbt, context, build_args("build"))
+def _full_rebuild_step(name: str, command: str, select: str, exclude: str | None = None) -> dg.AssetsDefinition:
+    """One unpartitioned dbt step: the same command over a selection on every run."""
+
+    @dbt_assets(
+        manifest=MANIFEST,
+        select=select,
+        exclude=exclude,
+        name=name,
+        dagster_dbt_translator=TRANSLATOR,
+        project=dbt_project,
+        pool=WAREHOUSE_POOL,
+    )
+    def _step(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
+        dbt_environment(cirm.load())
+        yield from _stream(dbt, context, build_args(command))
+
+    return _step
 
 
-@dbt_assets(
-    manifest=MANIFEST,
-    select=SNAPSHOT_SELECT,
-    name="dbt_snapshots",
-    dagster_dbt_translator=TRANSLATOR,
-    project=dbt_project,
-    pool=WAREHOUSE_POOL,
-)
-def dbt_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
-    dbt_environment(cirm.load())
-    yield from _stream(dbt, context, build_args("snapshot"))
-
-
-@dbt_assets(
-    manifest=MANIFEST,
-    select=DIMENSIONS_SELECT,
-    exclude=FACTS_SELECT,
-    name="dbt_dimensions",
-    dagster_dbt_translator=TRANSLATOR,
-    project=dbt_project,
-    pool=WAREHOUSE_POOL,
-)
-def dbt_dimensions(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
-    dbt_environment(cirm.load())
-    yield from _stream(dbt, context, build_args("build"))
+dbt_staging = _full_rebuild_step("dbt_staging", "build", STAGING_SELECT)
+dbt_snapshots = _full_rebuild_step("dbt_snapshots", "snapshot", SNAPSHOT_SELECT)
+dbt_dimensions = _full_rebuild_step("dbt_dimensions", "build", DIMENSIONS_SELECT, exclude=FACTS_SELECT)
 
 
 def _is_catch_up(context: dg.AssetExecutionContext) -> bool:
@@ -138,18 +122,7 @@ def dbt_incremental_facts(context: dg.AssetExecutionContext, dbt: DbtCliResource
     yield from _stream(dbt, context, build_args("build", extra_vars=dbt_vars))
 
 
-@dbt_assets(
-    manifest=MANIFEST,
-    select=REPORTING_SELECT,
-    name="dbt_reporting",
-    dagster_dbt_translator=TRANSLATOR,
-    project=dbt_project,
-    pool=WAREHOUSE_POOL,
-)
-def dbt_reporting(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
-    dbt_environment(cirm.load())
-    yield from _stream(dbt, context, build_args("build"))
-
+dbt_reporting = _full_rebuild_step("dbt_reporting", "build", REPORTING_SELECT)
 
 dbt_asset_defs = [dbt_staging, dbt_snapshots, dbt_dimensions, dbt_incremental_facts, dbt_reporting]
 dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
