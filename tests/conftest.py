@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Column lineage costs a query per dbt model after each dbt step; one test turns it on and checks it.
+os.environ.setdefault("CIRM_DBT_COLUMN_LINEAGE", "false")
+
 PG_ADMIN_DSN = os.environ.get("CIRM_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -61,7 +61,9 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     settings = load_settings()
     settings.ensure_dirs()
     simulate(settings.source_url, settings.drops_dir, settings.truth_dir, citizens=1500, days=120, seed=7)
+    mp.setenv("CIRM_DBT_COLUMN_LINEAGE", "true")  # checked by test_dbt_assets_carry_column_lineage
     first = _run(settings)
+    mp.setenv("CIRM_DBT_COLUMN_LINEAGE", "false")
     yield City(settings, [first])
     mp.undo()
 
