@@ -30,6 +30,17 @@ CREATE OR REPLACE TABLE ml.segment_profiles (kind VARCHAR, segment_id BIGINT, se
 """
 
 
+def _ml_spec(name: str, deps: list[dg.AssetKey], description: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        ["ml", name],
+        deps=deps,
+        description=description,
+        owners=[OWNER],
+        kinds={"scikit-learn", "duckdb"},
+        group_name="ml",
+    )
+
+
 def _replace_table(con, schema: str, table: str, frame: pd.DataFrame) -> None:  # noqa: ANN001
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.register("frame", frame)
@@ -58,23 +69,13 @@ def _plain(value: object) -> object:
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            ["ml", "citizen_segments"],
-            deps=[CITIZEN_360],
-            description="Segment of every citizen who consented to analytics (residents and businesses "
-            "segmented apart): citizen_id, kind, segment_id, segment_name, model_version, scored_at.",
-            owners=[OWNER],
-            kinds={"scikit-learn", "duckdb"},
-            group_name="ml",
+        _ml_spec(
+            "citizen_segments",
+            [CITIZEN_360],
+            "Segment of every citizen who consented to analytics (residents and businesses segmented apart): "
+            "citizen_id, kind, segment_id, segment_name, model_version, scored_at.",
         ),
-        dg.AssetSpec(
-            ["ml", "segment_profiles"],
-            deps=[CITIZEN_360],
-            description="Per segment: size, feature means and readable name.",
-            owners=[OWNER],
-            kinds={"scikit-learn", "duckdb"},
-            group_name="ml",
-        ),
+        _ml_spec("segment_profiles", [CITIZEN_360], "Per segment: size, feature means and readable name."),
     ],
     name="citizen_segments",
     pool=WAREHOUSE_POOL,
@@ -116,23 +117,17 @@ def citizen_segments(context: dg.AssetExecutionContext, cirm: CirmSettings) -> I
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            ["ml", "demand_forecast"],
-            deps=[PERFORMANCE_DAILY, HOLIDAYS],
-            description="Daily requests for the next 28 days per service category x district and per category "
+        _ml_spec(
+            "demand_forecast",
+            [PERFORMANCE_DAILY, HOLIDAYS],
+            "Daily requests for the next 28 days per service category x district and per category "
             "city-wide: p10/p50/p90, the model used, and whether the seasonal-naive fallback was published.",
-            owners=[OWNER],
-            kinds={"scikit-learn", "duckdb"},
-            group_name="ml",
         ),
-        dg.AssetSpec(
-            ["ml", "forecast_backtest"],
-            deps=[PERFORMANCE_DAILY, HOLIDAYS],
-            description="Rolling-origin backtest: MASE, WAPE and P10-P90 coverage per origin, series and model "
+        _ml_spec(
+            "forecast_backtest",
+            [PERFORMANCE_DAILY, HOLIDAYS],
+            "Rolling-origin backtest: MASE, WAPE and P10-P90 coverage per origin, series and model "
             "(gradient boosting, seasonal naive, moving average).",
-            owners=[OWNER],
-            kinds={"scikit-learn", "duckdb"},
-            group_name="ml",
         ),
     ],
     name="demand_forecast",
