@@ -101,6 +101,26 @@ def run_pipeline(
     tags: dict[str, str] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> RunReport:
+    """Run a job in process, one run per data folder at a time (the lock also covers creating the
+    instance's storage, which two first runs would otherwise race to create)."""
+    console = sys.stdout
+    if echo is None:
+
+        def echo(line: str) -> None:
+            console.write(line + "\n")
+            console.flush()
+
+    with pipeline_lock(settings, echo):
+        return _run_locked(settings, job_name, asset_selection, tags, echo)
+
+
+def _run_locked(
+    settings: Settings,
+    job_name: str | None,
+    asset_selection: list[dg.AssetKey] | None,
+    tags: dict[str, str] | None,
+    echo: Callable[[str], None],
+) -> RunReport:
     from orchestration.dbt.assets import daily_partitions
     from orchestration.definitions import PIPELINE_JOB, defs
 
@@ -130,23 +150,12 @@ def run_pipeline(
             outcome["error"] = exc
 
     # dbt's console output goes to the run's log file; this console shows progress lines only.
-    console = sys.stdout
-    if echo is None:
-
-        def echo(line: str) -> None:
-            console.write(line + "\n")
-            console.flush()
-
     tags = {**tags, RUNNER_TAG: "cli"}
     log_path = settings.data_dir / "logs" / f"run-{run_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     report = RunReport(run_id, False, 0.0, steps_total, log_path=log_path)
-    with (
-        pipeline_lock(settings, echo),
-        open(log_path, "w", encoding="utf-8") as log,
-        contextlib.redirect_stdout(log),
-    ):
+    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         for stale in release_stale_runs(instance):
             echo(f"marked run {stale} failed: its process had stopped")
         worker = threading.Thread(target=work, name="cirm-run", daemon=True)

@@ -6,10 +6,16 @@ import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from simulator.run import simulate
+
+
+def _collect(process: subprocess.Popen, lines: list[str]) -> None:
+    for line in process.stdout:  # type: ignore[union-attr]
+        lines.append(line)
 
 
 def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
@@ -19,7 +25,6 @@ def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     env.pop("CIRM_SOURCE_URL", None)
     cirm = str(Path(sys.executable).with_name("cirm"))
     # Hold the warehouse as a running pipeline would, while both runs start: each must wait its turn.
-    data.mkdir(exist_ok=True)
     holder = open(data / ".pipeline.lock", "w")  # noqa: SIM115 - released below, mid-test
     fcntl.flock(holder, fcntl.LOCK_EX)
     runs = [
@@ -32,9 +37,21 @@ def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
         )
         for _ in range(2)
     ]
-    time.sleep(20)
+    outputs: list[list[str]] = [[], []]
+    readers = [
+        threading.Thread(target=_collect, args=(r, out), daemon=True) for r, out in zip(runs, outputs, strict=True)
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not all(any("waiting" in line for line in out) for out in outputs):
+        time.sleep(0.2)
     holder.close()
-    outputs = [run.communicate(timeout=600)[0] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], outputs
-    assert all("waiting for it to finish" in out for out in outputs), outputs
-    assert not any("lock" in out.lower() and "error" in out.lower() for out in outputs), outputs
+    for run in runs:
+        run.wait(timeout=600)
+    for reader in readers:
+        reader.join(timeout=30)
+    text = ["".join(out) for out in outputs]
+    assert [run.returncode for run in runs] == [0, 0], text
+    assert all("waiting for it to finish" in out for out in text), text
+    assert not any("lock" in out.lower() and "error" in out.lower() for out in text), text

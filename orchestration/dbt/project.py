@@ -6,6 +6,7 @@ newer than the manifest (or the manifest is missing).
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import sys
 from pathlib import Path
@@ -38,7 +39,14 @@ def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     """Parse the project when its manifest is missing or older than its sources."""
-    if manifest_is_stale(project):
-        dbt = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
-        dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    if not manifest_is_stale(project):
+        return project.manifest_path
+    # Two processes starting at once (two `cirm run`s on a fresh checkout) must not both write it.
+    target = project.project_dir / project.target_path
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_stale(project):
+            dbt = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
+            dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
