@@ -110,6 +110,8 @@ def run_pipeline(
             console.write(line + "\n")
             console.flush()
 
+    # Assets read their settings again; pin the data folder so a relative default cannot drift.
+    os.environ["CIRM_DATA_DIR"] = str(settings.data_dir)
     with pipeline_lock(settings, echo):
         return _run_locked(settings, job_name, asset_selection, tags, echo)
 

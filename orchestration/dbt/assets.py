@@ -49,9 +49,14 @@ def _stream(dbt: DbtCliResource, context: dg.AssetExecutionContext, args: list[s
         yield from events
         return
     # Column schema and column-level lineage (sqlglot over the compiled SQL) for the UI; on DuckDB
-    # dagster-dbt fetches them after the dbt process ends, so the writer lock is free by then.
-    yield from events.fetch_column_metadata(with_column_lineage=True)
-    _release_adapter_connection()
+    # dagster-dbt fetches them after the dbt process ends, so the writer lock is free by then. dbt's
+    # in-process adapter changes the working directory: put it back for the steps that follow.
+    cwd = os.getcwd()
+    try:
+        yield from events.fetch_column_metadata(with_column_lineage=True)
+    finally:
+        os.chdir(cwd)
+        _release_adapter_connection()
 
 
 def column_lineage_enabled() -> bool:
