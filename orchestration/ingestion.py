@@ -66,7 +66,7 @@ def _case_system_asset(table: str) -> dg.AssetsDefinition:
             return dg.MaterializeResult(metadata={"skipped": "CIRM_SOURCE_URL=none"})
         with retry_transient(context.retry_number, context.log), connect_warehouse(settings.warehouse_path) as con:
             load = load_table(con, settings.source_url, table, context.run.run_id)
-            total = fetch_one(con, f'SELECT count(*) FROM raw."{table}"')[0]
+            total = _raw_row_count(con, table)
         return dg.MaterializeResult(
             metadata={
                 "rows_read": load.rows_read,
@@ -78,6 +78,11 @@ def _case_system_asset(table: str) -> dg.AssetsDefinition:
         )
 
     return _asset
+
+
+def _raw_row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Rows now in `raw.<table>`; a channel that never delivered a file has no table yet."""
+    return fetch_one(con, f'SELECT count(*) FROM raw."{table}"')[0] if table_exists(con, "raw", table) else 0
 
 
 def _drop_asset(channel: str, table: str) -> dg.AssetsDefinition:
@@ -96,8 +101,7 @@ def _drop_asset(channel: str, table: str) -> dg.AssetsDefinition:
         settings = cirm.load()
         with retry_transient(context.retry_number, context.log), connect_warehouse(settings.warehouse_path) as con:
             load = load_channel(con, settings.drops_dir, channel, context.run.run_id)
-            exists = table_exists(con, "raw", table)
-            total = fetch_one(con, f'SELECT count(*) FROM raw."{table}"')[0] if exists else 0
+            total = _raw_row_count(con, table)
         return dg.MaterializeResult(
             metadata={
                 "files_loaded": len(load.files_loaded),
