@@ -38,5 +38,11 @@ lock: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/cirm dev
 
+# Benchmarks: S, M and L cities, each merged into bench/results/latest.json and bench/README.md.
+# `make bench SCALES="S M"` runs a subset; S takes minutes, L hours (see bench/README.md).
+SCALES ?= S M L
+bench: $(STAMP)
+	@set -e; for scale in $(SCALES); do $(BIN)/cirm bench --scale $$scale; done
+
 clean:
 	rm -rf $(VENV) data dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

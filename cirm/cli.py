@@ -8,9 +8,10 @@ import time
 import warnings
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 
 from cirm.errors import CirmError
-from cirm.settings import Settings, load_settings, redact_url
+from cirm.settings import DEMO_MARKER, Settings, load_settings, redact_url
 
 # Two years of history, so forecasts have a seasonal baseline; small enough for a laptop in minutes.
 DEMO_CITIZENS = 20_000
@@ -50,6 +51,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             city_timezone=settings.city_timezone,
             holiday_country=settings.holiday_country,
         )
+    # Simulated people only: the development pseudonymization key may be used on this folder.
+    (settings.data_dir / DEMO_MARKER).touch()
     print(f"simulated into {redact_url(url)} and {settings.drops_dir} in {time.monotonic() - started:.1f}s")
     print(summary.describe() if hasattr(summary, "describe") else summary)
     return 0
@@ -156,6 +159,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         settings.warehouse_path.with_suffix(".duckdb.wal").unlink(missing_ok=True)
     sim_args = argparse.Namespace(continue_=False, citizens=args.citizens, days=args.days, seed=args.seed, start=None)
     cmd_simulate(sim_args, settings)
+    settings = load_settings()  # the folder is a demo city now
     code = cmd_run(argparse.Namespace(counts=True, select=None), settings)
     print(f"demo finished in {time.monotonic() - started:.1f}s (data folder {settings.data_dir})")
     return code
@@ -200,6 +204,47 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_open311(args: argparse.Namespace, settings: Settings) -> int:
+    """Open-data 311 exports into raw.open311_requests, each file exactly once."""
+    from ingest.warehouse import connect_warehouse, new_load_id
+    from open311 import import_files, load_mapping
+
+    mapping = load_mapping(args.mapping)  # a bad mapping fails before the warehouse is opened
+    settings.ensure_dirs()
+    with connect_warehouse(settings.warehouse_path) as con:
+        summary = import_files(con, mapping, args.files, new_load_id())
+    print(summary.describe())
+    return 0
+
+
+def cmd_validate_mapping(args: argparse.Namespace, settings: Settings) -> int:
+    """How a mapping fits an export; 0 when clean, 1 when the mapping would lose rows."""
+    from open311 import load_mapping, validate_mapping
+
+    report = validate_mapping(load_mapping(args.mapping), args.file)
+    print(report.describe())
+    return 0 if report.ok else 1
+
+
+def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
+    """Record erasure requests (the next run applies them); 1 when an id is unknown (recorded anyway)."""
+    from privacy.erasure import compact_after_erasure, erase_in_source_enabled, request_erasure
+
+    if args.compact:
+        print(compact_after_erasure(settings).describe())
+        return 0
+    report = request_erasure(settings, args.citizen, in_source=erase_in_source_enabled())
+    print(report.describe())
+    return 1 if report.unknown else 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """One benchmark scale: simulate, run, floors, one more day; results into bench/results/latest.json."""
+    from bench.__main__ import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cirm", description="CiRM Warehouse command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,6 +285,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="where the data lives and the row counts per layer")
     st.set_defaults(func=cmd_status)
+
+    imp = sub.add_parser("import-open311", help="import open-data 311 exports (CSV) with a mapping, each file once")
+    imp.add_argument("--mapping", required=True, type=Path, help="mapping file, e.g. mappings/nyc.yaml")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="export file(s) of that city and shape")
+    imp.set_defaults(func=cmd_import_open311)
+
+    val = sub.add_parser("validate-mapping", help="check a mapping against an export; exit 1 if it would lose rows")
+    val.add_argument("--mapping", required=True, type=Path, help="mapping file, e.g. mappings/nyc.yaml")
+    val.add_argument("file", type=Path, metavar="FILE", help="an export file")
+    val.set_defaults(func=cmd_validate_mapping)
+
+    era = sub.add_parser("erase", help="record erasure requests: the next run removes the citizens everywhere")
+    what = era.add_mutually_exclusive_group(required=True)
+    what.add_argument("--citizen", type=int, nargs="+", action="extend", metavar="ID", help="citizen id(s) to erase")
+    what.add_argument(
+        "--compact", action="store_true", help="after the run that applied an erasure: rewrite the warehouse file"
+    )
+    era.set_defaults(func=cmd_erase)
+
+    from bench.__main__ import add_arguments
+
+    bench = sub.add_parser("bench", help="benchmark the pipeline on a simulated city of size S, M or L")
+    add_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -14,8 +14,11 @@ from pathlib import Path
 from cirm.errors import CirmError
 
 # Published in the README so the demo works out of the box; `cirm` refuses it outside demo mode
-# (issue 9) because anyone can recompute pseudonyms made with a known key.
+# because anyone can recompute pseudonyms made with a known key.
 DEV_PSEUDONYM_SECRET = "cirm-dev-secret-not-for-production"
+# Written into a data folder by `cirm simulate` / `cirm demo`: its people are simulated, so the
+# published development key may pseudonymize them.
+DEMO_MARKER = ".cirm-demo"
 
 
 class SettingsError(CirmError, ValueError):
@@ -27,11 +30,26 @@ class Settings:
     data_dir: Path
     # None means "no case-management source" (CIRM_SOURCE_URL=none): open-data-only mode.
     source_url: str | None
-    pseudonym_secret: str
+    _pseudonym_secret: str
     city_timezone: str
     holiday_country: str
     # No event of the city's history lies before this date; earlier timestamps are impossible.
     data_start: date
+    _open311_config: Path | None = None
+    # CIRM_DEMO_MODE=true, or a data folder holding a simulated city (DEMO_MARKER).
+    demo_mode: bool = False
+
+    @property
+    def pseudonym_secret(self) -> str:
+        """The HMAC key for pseudonyms; the published development key only for simulated data."""
+        if self._pseudonym_secret == DEV_PSEUDONYM_SECRET and not self.demo_mode:
+            raise SettingsError(
+                "CIRM_PSEUDONYM_SECRET is not set, and the development key it falls back to is public: "
+                f"pseudonyms made with it can be recomputed by anyone. Set CIRM_PSEUDONYM_SECRET to a secret "
+                f"of your own (for example `export CIRM_PSEUDONYM_SECRET=$(openssl rand -hex 32)`), or, for "
+                f"simulated data only, set CIRM_DEMO_MODE=true (data folder {self.data_dir} is not a demo city)."
+            )
+        return self._pseudonym_secret
 
     @property
     def operational_db(self) -> Path:
@@ -66,6 +84,11 @@ class Settings:
         return self.data_dir / "report"
 
     @property
+    def open311_config(self) -> Path:
+        """Which open-data exports to import (see open311/cities.py); absent means none."""
+        return self._open311_config or self.data_dir / "open311.yaml"
+
+    @property
     def source_kind(self) -> str:
         if self.source_url is None:
             return "none"
@@ -93,11 +116,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
         source_url=source_url,
-        pseudonym_secret=env.get("CIRM_PSEUDONYM_SECRET", DEV_PSEUDONYM_SECRET),
+        _pseudonym_secret=env.get("CIRM_PSEUDONYM_SECRET") or DEV_PSEUDONYM_SECRET,
         city_timezone=env.get("CIRM_CITY_TIMEZONE", "America/New_York"),
         holiday_country=env.get("CIRM_HOLIDAY_COUNTRY", "US"),
         data_start=_date_setting(env, "CIRM_DATA_START", "2000-01-01"),
+        _open311_config=_path_setting(env, "CIRM_OPEN311_CONFIG"),
+        demo_mode=_flag(env, "CIRM_DEMO_MODE") or (data_dir / DEMO_MARKER).exists(),
     )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}={env[name]!r} is not a yes/no value: use true or false")
+
+
+def _path_setting(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name, "").strip()
+    return Path(value).expanduser().resolve() if value else None
 
 
 def _date_setting(env: Mapping[str, str], name: str, default: str) -> date:

@@ -23,6 +23,7 @@ from sqlalchemy import types as satypes
 from cirm.errors import CirmError
 from cirm.settings import redact_url
 from ingest.warehouse import fetch_one, quote_ident, utc_now
+from simulator.schema import metadata
 
 CURSOR_COLUMN = "updated_at"
 SOURCE_NAME = "case_system"
@@ -124,6 +125,19 @@ def describe_source_table(source_url: str, table: str) -> SourceTable:
     return SourceTable(table, columns, pk)
 
 
+def contract_table(table: str) -> SourceTable:
+    """A case-system table as the contract (simulator/schema.py) declares it, without a source."""
+    declared = metadata.tables[table]
+    columns = tuple((c.name, _duckdb_type(c.type)) for c in declared.columns)
+    return SourceTable(table, columns, tuple(c.name for c in declared.primary_key.columns))
+
+
+def ensure_contract_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """An empty `raw.<table>` in the contract's shape: with no case system (open-data mode) the
+    models over it still build, empty, instead of failing on a missing relation."""
+    ensure_raw_table(con, contract_table(table))
+
+
 def _cx_url(source_url: str) -> str:
     if source_url.startswith("sqlite:///"):
         # connectorx wants sqlite:///abs/path (SQLAlchemy's four-slash form is one slash too many)
@@ -131,13 +145,21 @@ def _cx_url(source_url: str) -> str:
     return source_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def _read_query(src: SourceTable, since: datetime | None, after_key: int | None, limit: int | None) -> str:
+def _read_query(
+    src: SourceTable,
+    since: datetime | None,
+    after_key: int | None,
+    limit: int | None,
+    until: datetime | None = None,
+) -> str:
     cols = ", ".join(quote_ident(c) for c, _ in src.columns)
     where: list[str] = []
     if since is not None:
         # Truncated to the second and compared with >=: a superset, whatever fraction format the
         # source stores, and textual comparison in SQLite stays correct for ISO timestamps.
         where.append(f"{CURSOR_COLUMN} >= '{since:%Y-%m-%d %H:%M:%S}'")
+    if until is not None:
+        where.append(f"{CURSOR_COLUMN} < '{until:%Y-%m-%d %H:%M:%S}'")
     paged = limit is not None and len(src.primary_key) == 1
     if paged and after_key is not None:
         where.append(f"{quote_ident(src.primary_key[0])} > {int(after_key)}")
@@ -210,22 +232,33 @@ def load_table(
     *,
     lookback: timedelta = DEFAULT_LOOKBACK,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    window: tuple[datetime, datetime] | None = None,
 ) -> TableLoad:
-    """Bring `raw.<table>` level with the source table; returns what changed."""
+    """Bring `raw.<table>` level with the source table; returns what changed.
+
+    With `window` (UTC, start inclusive, end exclusive) only the rows last updated in it are read
+    and merged, and the cursor stays where it is: re-loading a past day repairs that day without
+    making the next catch-up skip anything.
+    """
     src = describe_source_table(source_url, table)
+    if window is not None and not src.has_cursor:
+        raise SourceError(f"source table {table!r} has no {CURSOR_COLUMN} column: it can only be loaded whole")
     started = utc_now()
     con.execute("BEGIN TRANSACTION")
     try:
         ensure_raw_table(con, src)
         cursor = _stored_cursor(con, table) if src.has_cursor else None
         since = cursor - lookback if cursor is not None else None
+        until = None
+        if window is not None:
+            since, until = window
         merge = _merge_sql(src)
         params = {"load_id": load_id, "loaded_at": started, "source": SOURCE_NAME}
         read = inserted = updated = 0
         max_seen = cursor
         after_key = None
         while True:
-            batch = read_arrow(source_url, _read_query(src, since, after_key, chunk_rows))
+            batch = read_arrow(source_url, _read_query(src, since, after_key, chunk_rows, until))
             if batch.num_rows == 0:
                 break
             read += batch.num_rows
@@ -241,7 +274,7 @@ def load_table(
             if len(src.primary_key) != 1 or batch.num_rows < chunk_rows:
                 break
             after_key = pc.max(batch.column(src.primary_key[0])).as_py()
-        if src.has_cursor and max_seen is not None and max_seen != cursor:
+        if window is None and src.has_cursor and max_seen is not None and max_seen != cursor:
             con.execute(
                 "INSERT OR REPLACE INTO meta.ingest_cursors VALUES (?, ?, ?, ?)",
                 [table, max_seen, load_id, utc_now()],

@@ -52,6 +52,9 @@ DEFAULT_THREADS = 1
 MIN_TRAIN_DAYS = 91  # an origin needs this much history before it to be backtested
 
 FORECAST_COLUMNS = ["series_id", "date", "p10", "p50", "p90", "model", "model_version", "is_fallback"]
+# Below this, a series has not seen the 28-day lags and a few weeks of weekly pattern: no forecast
+# at all beats a made-up one. Open-data samples of a few days stop here, and say so.
+MIN_HISTORY_DAYS = 56
 BACKTEST_COLUMNS = ["origin_date", "series_id", "model", "mase", "wape", "coverage_p10_p90"]
 
 
@@ -216,6 +219,27 @@ def _gate(table: pd.DataFrame, aggregate: dict, series_id: np.ndarray) -> tuple[
     # Ties and series never backtested keep the model: the aggregate gate vouches for it there.
     loses = (per_series[GBM] > per_series[NAIVE]).fillna(False).to_numpy(dtype=bool)
     return True, loses
+
+
+def history_gate(daily: pd.DataFrame, min_days: int = MIN_HISTORY_DAYS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split `daily` into the rows of series with at least `min_days` of history (first to last day
+    with requests received) and a table of the series too young to forecast, with the reason.
+
+    Days after the last request (a backlog still closing, or an export that ends) are not history:
+    a 5-day export whose requests close for months has 5 days to learn from.
+    """
+    columns = ["category", "district_id", "first_date", "last_date", "history_days", "reason"]
+    received = daily[daily["received"] > 0]
+    if received.empty:
+        return daily.iloc[0:0], pd.DataFrame(columns=columns)
+    dates = pd.to_datetime(received["date"])
+    span = dates.groupby([received["category"], received["district_id"]]).agg(first_date="min", last_date="max")
+    span = span.reset_index()
+    span["history_days"] = (span["last_date"] - span["first_date"]).dt.days + 1
+    short = span[span["history_days"] < min_days].copy()
+    short["reason"] = short["history_days"].astype(str) + f" day(s) of history; a forecast needs at least {min_days}"
+    keep = daily.merge(span.loc[span["history_days"] >= min_days, ["category", "district_id"]])
+    return keep, short[columns].reset_index(drop=True)
 
 
 def forecast_demand(

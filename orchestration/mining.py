@@ -12,7 +12,7 @@ import pandas as pd
 
 from ingest.warehouse import connect_warehouse, fetch_one
 from ml.artifacts import save_model_artifact
-from ml.forecasting import forecast_demand
+from ml.forecasting import MIN_HISTORY_DAYS, forecast_demand, history_gate
 from ml.segmentation import segment_citizens
 from orchestration.resources import WAREHOUSE_POOL, CirmSettings
 
@@ -27,6 +27,15 @@ CREATE SCHEMA IF NOT EXISTS ml;
 CREATE OR REPLACE TABLE ml.citizen_segments (citizen_id BIGINT, kind VARCHAR, segment_id BIGINT,
     segment_name VARCHAR, model_version VARCHAR, scored_at TIMESTAMP);
 CREATE OR REPLACE TABLE ml.segment_profiles (kind VARCHAR, segment_id BIGINT, segment_name VARCHAR, size BIGINT);
+"""
+
+
+_EMPTY_FORECAST_DDL = """
+CREATE SCHEMA IF NOT EXISTS ml;
+CREATE OR REPLACE TABLE ml.demand_forecast (series_id VARCHAR, date TIMESTAMP, p10 DOUBLE, p50 DOUBLE, p90 DOUBLE,
+    model VARCHAR, model_version VARCHAR, is_fallback BOOLEAN);
+CREATE OR REPLACE TABLE ml.forecast_backtest (origin_date TIMESTAMP, series_id VARCHAR, model VARCHAR, mase DOUBLE,
+    wape DOUBLE, coverage_p10_p90 DOUBLE);
 """
 
 
@@ -143,10 +152,27 @@ def demand_forecast(context: dg.AssetExecutionContext, cirm: CirmSettings) -> It
         holidays = {
             d for (d,) in con.execute("SELECT holiday_date FROM staging.stg_calendar__public_holidays").fetchall()
         }
+        daily, too_short = history_gate(daily)
+        _replace_table(con, "ml", "forecast_history_gaps", too_short)
+        if daily.empty:
+            reason = (
+                f"no series has {MIN_HISTORY_DAYS} days of history yet ({len(too_short)} too short, listed in "
+                "ml.forecast_history_gaps): no forecast is published"
+            )
+            context.log.warning(f"forecast skipped: {reason}")
+            # Old forecasts must not outlive the data they were made from.
+            con.execute(_EMPTY_FORECAST_DDL)
+            for key in ("demand_forecast", "forecast_backtest"):
+                yield dg.MaterializeResult(asset_key=["ml", key], metadata={"skipped": reason, "dagster/row_count": 0})
+            return
         result = forecast_demand(daily, holidays=holidays)
         _replace_table(con, "ml", "demand_forecast", result.forecast)
         _replace_table(con, "ml", "forecast_backtest", result.backtest)
         fallback = fetch_one(con, "SELECT count(DISTINCT series_id) FROM ml.demand_forecast WHERE is_fallback")[0]
+    if len(too_short):
+        first = too_short.head(10).itertuples()
+        named = ", ".join(f"{r.category}/{r.district_id} ({r.history_days} days)" for r in first)
+        context.log.warning(f"{len(too_short)} series too young to forecast (ml.forecast_history_gaps): {named}")
     artefact = save_model_artifact(settings.models_dir, "demand_forecast", result.model, result.metadata)
     meta = {k: v for k, v in result.metadata.items() if k != "chart_markdown"}
     if result.metadata.get("skipped_reason"):
@@ -156,6 +182,7 @@ def demand_forecast(context: dg.AssetExecutionContext, cirm: CirmSettings) -> It
         metadata={
             "summary": dg.MetadataValue.json(_plain(meta)),
             "fallback_series": int(fallback),
+            "series_too_short": len(too_short),
             "forecast_vs_actual": _chart(result.chart_png, result.chart_markdown),
             "artefact": dg.MetadataValue.path(str(artefact)),
             "dagster/row_count": len(result.forecast),

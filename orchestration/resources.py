@@ -22,4 +22,6 @@ class CirmSettings(dg.ConfigurableResource):
             env["CIRM_DATA_DIR"] = self.data_dir
         if self.source_url:
             env["CIRM_SOURCE_URL"] = self.source_url
-        return load_settings(env)
+        settings = load_settings(env)
+        settings.pseudonym_secret  # noqa: B018 - a run from the UI is refused the public key too
+        return settings

@@ -7,6 +7,7 @@ it starts and ends, so a long run is never silent.
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import sys
 import threading
@@ -50,8 +51,13 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
+    pg_url = os.environ.get("CIRM_DAGSTER_PG_URL")
+    if pg_url:
+        # dagster-postgres binds NOTIFY payloads client-side, which only psycopg2 does; SQLAlchemy 2.1
+        # maps a bare postgresql:// to psycopg 3, so name the driver.
+        os.environ["CIRM_DAGSTER_PG_URL"] = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg2://", pg_url)
     if not config.exists():
-        template = "dagster.postgres.yaml" if os.environ.get("CIRM_DAGSTER_PG_URL") else "dagster.yaml"
+        template = "dagster.postgres.yaml" if pg_url else "dagster.yaml"
         shutil.copyfile(INSTANCE_TEMPLATES / template, config)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
@@ -73,9 +79,7 @@ def pipeline_lock(settings: Settings, echo: Callable[[str], None]) -> Iterator[N
 def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
     """Runs this runner started whose process died (killed, crashed) still look "started" and hold pool
     slots; with the lock held none of them can be alive, so mark them failed and free their slots."""
-    stale = instance.get_runs(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={RUNNER_TAG: "cli"})
-    )
+    stale = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={RUNNER_TAG: "cli"}))
     for run in stale:
         instance.report_run_failed(run, message="the process running it stopped before it finished")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
@@ -110,6 +114,7 @@ def run_pipeline(
             console.write(line + "\n")
             console.flush()
 
+    settings.pseudonym_secret  # noqa: B018 - refuse the public development key before any work starts
     # Assets read their settings again; pin the data folder so a relative default cannot drift.
     os.environ["CIRM_DATA_DIR"] = str(settings.data_dir)
     with pipeline_lock(settings, echo):
@@ -123,13 +128,15 @@ def _run_locked(
     tags: dict[str, str] | None,
     echo: Callable[[str], None],
 ) -> RunReport:
-    from orchestration.dbt.assets import daily_partitions
     from orchestration.definitions import PIPELINE_JOB, defs
+    from orchestration.partitions import daily_partitions
 
     instance = dagster_instance(settings)
     job = defs.resolve_job_def(job_name or PIPELINE_JOB)
     run_id = make_new_run_id()
-    steps_total = len(job.graph.nodes) if asset_selection is None else len(asset_selection)
+    # A selection runs its assets' checks too: count the steps of the subset, not the assets.
+    planned = job if asset_selection is None else job.get_subset(asset_selection=set(asset_selection))
+    steps_total = len(planned.graph.nodes)
     outcome: dict[str, object] = {}
     if tags is None:
         # Today's partition is the catch-up partition: its incremental models process whatever
@@ -164,13 +171,12 @@ def _run_locked(
         worker.start()
         _follow_until_done(worker, instance, run_id, started, report, echo)
     report.seconds = time.monotonic() - started
-    if asset_selection is None:
-        # Dagster emits no event for a step it never starts because something upstream failed (or a
-        # blocking check did): list those here, so the summary accounts for every step.
-        started_steps = {*report.steps_succeeded, *report.steps_failed, *report.steps_skipped}
-        for node in job.graph.nodes:
-            if node.name not in started_steps:
-                report.steps_skipped.append(node.name)
+    # Dagster emits no event for a step it never starts because something upstream failed (or a
+    # blocking check did): list those here, so the summary accounts for every step.
+    started_steps = {*report.steps_succeeded, *report.steps_failed, *report.steps_skipped}
+    for node in planned.graph.nodes:
+        if node.name not in started_steps:
+            report.steps_skipped.append(node.name)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     result = outcome["result"]

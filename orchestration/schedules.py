@@ -9,6 +9,7 @@ import dagster as dg
 
 from cirm.settings import load_settings
 from ingest.drops import channel_files
+from orchestration.partitions import daily_partitions
 from simulator.drops import DROP_TABLES
 
 PIPELINE_JOB = "cirm_pipeline"
@@ -76,23 +77,34 @@ def new_drop_files(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     count = sum(len(files) for files in new.values())
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=f"drops-{digest}", asset_selection=assets, tags={"cirm/new_drop_files": str(count)})
+            dg.RunRequest(
+                run_key=f"drops-{digest}",
+                asset_selection=assets,
+                # The catch-up partition: it loads every file not loaded before, whatever its day.
+                partition_key=daily_partitions.get_last_partition_key(),
+                tags={"cirm/new_drop_files": str(count)},
+            )
         ],
         cursor=json.dumps(state, sort_keys=True),
     )
 
 
-@dg.run_failure_sensor(name="explain_failed_runs", default_status=dg.DefaultSensorStatus.RUNNING)
-def explain_failed_runs(context: dg.RunFailureSensorContext) -> None:
+def failure_summary(context: dg.RunFailureSensorContext) -> str:
     """One readable paragraph per failed run: which steps failed and why, without the stack."""
     lines = [f"Run {context.dagster_run.run_id} of {context.dagster_run.job_name} failed."]
     for event in context.get_step_failure_events():
         error = event.event_specific_data.error if event.event_specific_data else None
+        # The user-facing cause is the innermost error: Dagster wraps it in its own step error.
         while error is not None and error.cause is not None:
             error = error.cause
         message = error.message.strip() if error is not None else "no error message"
         lines.append(f"  step {event.step_key}: {message}")
-    context.log.error("\n".join(lines))
+    return "\n".join(lines)
+
+
+@dg.run_failure_sensor(name="explain_failed_runs", default_status=dg.DefaultSensorStatus.RUNNING)
+def explain_failed_runs(context: dg.RunFailureSensorContext) -> None:
+    context.log.error(failure_summary(context))
 
 
 def freshness_checks(raw_keys: list[dg.AssetKey], mart_keys: list[dg.AssetKey]) -> list:

@@ -167,7 +167,8 @@ MART_TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "marts",
         "fct_service_requests",
-        key=("request_id",),
+        # Open-data requests have no case-system request_id: the source's own id identifies them.
+        key=("source_system", "source_request_id"),
         required=("service_request_key", "source_system", "submitted_at", "channel_key", "service_key", "district_key"),
         local_time=True,
         timestamps=("submitted_at", "first_response_at", "resolved_at", "closed_at"),

@@ -15,6 +15,9 @@ import pytest
 
 # Column lineage costs a query per dbt model after each dbt step; one test turns it on and checks it.
 os.environ.setdefault("CIRM_DBT_COLUMN_LINEAGE", "false")
+# Test cities are simulated: the public development pseudonymization key is allowed on them.
+# tests/test_privacy.py checks that it is refused everywhere else.
+os.environ.setdefault("CIRM_DEMO_MODE", "true")
 
 PG_ADMIN_DSN = os.environ.get("CIRM_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -55,3 +56,7 @@ def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     assert [run.returncode for run in runs] == [0, 0], text
     assert all("waiting for it to finish" in out for out in text), text
     assert not any("lock" in out.lower() and "error" in out.lower() for out in text), text
+    # The progress counts the selection's steps, its assets' checks included: all done, none extra.
+    for out in text:
+        done, total = map(int, re.search(r"(\d+) of (\d+) steps done", out).groups())
+        assert done == total > 11, out  # 11 raw tables, plus their checks

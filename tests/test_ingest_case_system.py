@@ -105,6 +105,45 @@ def test_rows_stamped_in_the_cursor_second_are_not_missed(source_url: str, tmp_p
         assert load_table(con, source_url, "service_requests", "b").rows_inserted == 1
 
 
+def test_a_past_day_reloads_its_window_without_moving_the_cursor(source_url: str, tmp_path: Path) -> None:
+    _seed(source_url, [_request(i, f"2025-03-0{1 + i % 3} 09:00:00") for i in range(1, 31)])
+    with connect_warehouse(tmp_path / "w.duckdb") as con:
+        load_table(con, source_url, "service_requests", "catch-up")
+        cursor = con.execute("SELECT cursor_value FROM meta.ingest_cursors").fetchall()
+        before = table_checksum(con, "raw", "service_requests")
+        # Lost rows of 2 March (say, restored from an old backup): re-reading that day repairs them.
+        con.execute("DELETE FROM raw.service_requests WHERE updated_at::DATE = DATE '2025-03-02'")
+        day = (datetime(2025, 3, 2), datetime(2025, 3, 3))
+        repair = load_table(con, source_url, "service_requests", "repair", window=day)
+        assert (repair.rows_read, repair.rows_inserted, repair.rows_updated) == (10, 10, 0)
+        assert con.execute("SELECT cursor_value FROM meta.ingest_cursors").fetchall() == cursor
+        assert con.execute("SELECT count(*) FROM raw.service_requests").fetchone() == (30,)
+        # The same window again changes nothing.
+        again = load_table(con, source_url, "service_requests", "again", window=day)
+        assert (again.rows_inserted, again.rows_updated) == (0, 0)
+        count, _ = table_checksum(con, "raw", "service_requests")
+        assert count == before[0]
+
+
+def test_contract_tables_build_empty_without_a_source(tmp_path: Path) -> None:
+    from ingest.case_system import ensure_contract_table
+
+    with connect_warehouse(tmp_path / "w.duckdb") as con:
+        for table in schema.CASE_SYSTEM_TABLES:
+            ensure_contract_table(con, table)
+            declared = [c.name for c in schema.metadata.tables[table].columns]
+            columns = [
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+                    "AND table_name = ? ORDER BY ordinal_position",
+                    [table],
+                ).fetchall()
+            ]
+            assert columns == [*declared, "_load_id", "_loaded_at", "_source"]
+            assert con.execute(f"SELECT count(*) FROM raw.{table}").fetchone() == (0,)
+
+
 def test_paged_reads_cover_every_row(source_url: str, tmp_path: Path) -> None:
     _seed(source_url, [_request(i, "2025-03-01 09:00:00") for i in range(1, 1001)])
     with connect_warehouse(tmp_path / "w.duckdb") as con:

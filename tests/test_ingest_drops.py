@@ -57,6 +57,30 @@ def test_each_file_loads_once_with_manifest(tmp_path: Path) -> None:
         assert fetch_one(con, "SELECT count(*) FROM meta.drop_manifest") == (2,)
 
 
+def test_a_day_window_loads_only_the_files_of_those_days(tmp_path: Path) -> None:
+    from datetime import date
+
+    drops = tmp_path / "drops"
+    for day in ("2025-03-01", "2025-03-02", "2025-03-03"):
+        _hotline(drops, day, [f"H{day},,{day} 09:00:00,30,240,answered,"])
+    undated = drops / "hotline" / "hotline_correction.csv"
+    undated.write_text(HEADER + "HX,,2025-03-02 10:00:00,1,1,answered,\n", encoding="utf-8")
+    with connect_warehouse(tmp_path / "w.duckdb") as con:
+        window = load_channel(con, drops, "hotline", "day", days=(date(2025, 3, 2), date(2025, 3, 3)))
+        assert window.files_loaded == ["hotline_2025-03-02.csv"]
+        # Catch-up takes everything not loaded yet, the undated file included, each file once.
+        rest = load_channel(con, drops, "hotline", "catch-up")
+        assert rest.files_loaded == ["hotline_2025-03-01.csv", "hotline_2025-03-03.csv", "hotline_correction.csv"]
+        assert rest.files_skipped == ["hotline_2025-03-02.csv"]
+        assert fetch_one(con, "SELECT count(*) FROM raw.hotline_calls") == (4,)
+
+
+def test_a_channel_without_files_has_an_empty_table(tmp_path: Path) -> None:
+    with connect_warehouse(tmp_path / "w.duckdb") as con:
+        load = load_channel(con, tmp_path / "drops", "web", "load-1")
+        assert load.files_loaded == [] and fetch_one(con, "SELECT count(*) FROM raw.web_events") == (0,)
+
+
 def test_changed_file_under_known_name_is_refused(tmp_path: Path) -> None:
     drops = tmp_path / "drops"
     path = _hotline(drops, "2025-03-01", ["H1,,2025-03-01 09:00:00,30,240,answered,"])

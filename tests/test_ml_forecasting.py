@@ -128,3 +128,18 @@ def test_features_only_use_data_at_least_a_horizon_old() -> None:
     rows = before.day_index == day
     pd.testing.assert_frame_equal(before.features.loc[rows], after.features.loc[rows])
     np.testing.assert_array_equal(before.scale[rows], after.scale[rows])
+
+
+def test_series_too_young_are_held_back_with_the_reason() -> None:
+    from ml.forecasting import MIN_HISTORY_DAYS, history_gate
+
+    days = pd.date_range("2024-01-01", periods=100)
+    old = pd.DataFrame({"date": days, "category": "roads", "district_id": "D1", "received": 3})
+    # Five days of requests, then months of zeros (the backlog closing): five days of history.
+    young = pd.DataFrame({"date": days, "category": "parks", "district_id": "D1", "received": [2] * 5 + [0] * 95})
+    keep, short = history_gate(pd.concat([old, young]))
+    assert set(keep["category"]) == {"roads"} and len(keep) == 100
+    assert short[["category", "history_days"]].values.tolist() == [["parks", 5]]
+    assert short["reason"][0] == f"5 day(s) of history; a forecast needs at least {MIN_HISTORY_DAYS}"
+    nothing, none_short = history_gate(young.assign(received=0))
+    assert nothing.empty and none_short.empty

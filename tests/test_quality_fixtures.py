@@ -164,7 +164,8 @@ CREATE TABLE marts.dim_district AS
 SELECT md5(district_id) AS district_key, district_id FROM raw.districts UNION ALL SELECT '-1', 'unknown';
 
 CREATE TABLE marts.fct_service_requests AS
-SELECT md5(CAST(r.request_id AS VARCHAR)) AS service_request_key, r.request_id, 'case_system' AS source_system,
+SELECT md5(CAST(r.request_id AS VARCHAR)) AS service_request_key, r.request_id,
+       CAST(r.request_id AS VARCHAR) AS source_request_id, 'case_system' AS source_system,
        r.citizen_id, r.request_type, r.status, r.priority,
        r.submitted_at - INTERVAL 4 HOUR AS submitted_at,
        r.submitted_at - INTERVAL 3 HOUR AS first_response_at,

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from orchestration.definitions import defs
+from orchestration.partitions import daily_partitions
 from orchestration.schedules import new_drop_files
 
 
@@ -21,6 +22,11 @@ def test_definitions_hold_schedules_sensor_and_partitions() -> None:
     partitions = graph.get(facts).partitions_def
     assert isinstance(partitions, dg.DailyPartitionsDefinition)
     assert graph.get(dg.AssetKey(["marts", "dim_service"])).partitions_def is None
+    # Ingestion shares the facts' days, so one backfill range covers source to fact.
+    for raw in (["raw", "service_requests"], ["raw", "hotline_calls"], ["raw", "web_events"]):
+        node = graph.get(dg.AssetKey(raw))
+        assert node.partitions_def == partitions, raw
+        assert node.backfill_policy == dg.BackfillPolicy.single_run(), raw
     freshness = [k for k in graph.asset_check_keys if "freshness" in k.name]
     assert dg.AssetKey(["raw", "service_requests"]) in {k.asset_key for k in freshness}
     assert facts in {k.asset_key for k in freshness}
@@ -40,6 +46,8 @@ def test_drop_sensor_requests_a_run_for_new_files_only(tmp_path: Path, monkeypat
         request = second.run_requests[0]
         assert request.asset_selection == [dg.AssetKey(["raw", "hotline_calls"])]
         assert request.tags["cirm/new_drop_files"] == "1"
+        # Today's partition: the catch-up one, which loads every file not loaded before.
+        assert request.partition_key == daily_partitions.get_last_partition_key()
 
         # Nothing new since: no run. A re-sent (changed) file is a delivery again.
         third = new_drop_files(dg.build_sensor_context(instance=instance, cursor=second.cursor))

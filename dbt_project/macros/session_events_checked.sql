@@ -21,11 +21,13 @@ typed as (
         {{ clean_text('session_id') }} as session_id,
         {{ pseudonymize(normalize_email(clean_text('login_email'))) }} as email_pseudonym,
         coalesce({{ email_is_malformed(clean_text('login_email')) }}, false) as is_email_malformed,
-        try_cast({{ clean_text('citizen_id') }} as bigint) as citizen_id,
+        {{ drop_integer(clean_text('citizen_id'), 'bigint') }} as citizen_id,
         lower({{ clean_text('event') }}) as event_name,
         {{ clean_text('service_code') }} as service_code,
-        try_cast({{ clean_text('request_id') }} as bigint) as request_id,
-        {{ tz_to_city(parse_iso_with_offset(clean_text('ts'))) }} as event_at,
+        {{ drop_integer(clean_text('request_id'), 'bigint') }} as request_id,
+        {{ iso_with_offset_to_city(clean_text('ts')) }} as event_at,
+        -- A time that parses but carries no offset: its instant depends on a zone nobody stated.
+        try_cast({{ clean_text('ts') }} as timestamp) is not null as is_ts_naive,
         -- The delivered text of the non-personal fields, so quarantine shows what failed.
         {{ clean_text('ts') }} as ts_text,
         {{ clean_text('citizen_id') }} as citizen_id_text,
@@ -47,7 +49,10 @@ field_rules as (
             when event_id is null then 'missing_key'
             when session_id is null then 'missing_session_id'
             when ts_text is null then 'missing_ts'
+            when event_at is null and is_ts_naive then 'timestamp_without_time_zone'
             when event_at is null then 'unparseable_timestamp'
+            when event_at < {{ earliest_possible_timestamp() }} then 'timestamp_before_1900'
+            when event_at > {{ latest_possible_city() }} then 'future_timestamp'
             when (citizen_id_text is not null and citizen_id is null)
                 or (request_id_text is not null and request_id is null)
                 then 'unparseable_number'
@@ -75,7 +80,7 @@ ranked as (
 checked as (
 
     select
-        * exclude (field_rule, delivery_rank),
+        * exclude (field_rule, delivery_rank, is_ts_naive),
         coalesce(field_rule, case when delivery_rank > 1 then 'duplicate_key' end) as failed_rule
 
     from ranked
@@ -84,3 +89,35 @@ checked as (
 
 select * from checked
 {% endmacro %}
+
+{#- An integer field of a drop file (text): digits with an optional sign, and a '.0' tail as
+    spreadsheets write whole numbers. A plain try_cast would round '30.5' and read '0x10' and '1e3',
+    silently changing what was delivered; anything else is null here, so the gate's
+    unparseable_number rule sees it. Shared by the drop-channel gates. -#}
+{% macro drop_integer(expr, type='integer') -%}
+    (case
+        when regexp_full_match({{ expr }}, '[+-]?[0-9]+(\.0*)?')
+            then try_cast(regexp_replace({{ expr }}, '\.0*$', '') as {{ type }})
+    end)
+{%- endmacro %}
+
+{#- The earliest business timestamp a drop row may carry: earlier is a placeholder or a
+    mis-parsed year (0001-01-01, 1899-12-30 from spreadsheets), never a real contact. -#}
+{% macro earliest_possible_timestamp() -%}
+    timestamp '1900-01-01 00:00:00'
+{%- endmacro %}
+
+{#- An ISO 8601 date and wall-clock time ('T' or a space; seconds and fractions optional), as a
+    regular expression. A date alone is no time of a contact. -#}
+{% macro iso_wall_clock_regex() -%}
+    [0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?
+{%- endmacro %}
+
+{#- ISO 8601 text with an offset ('Z', '+02:00', '+0200', '+02') as city-local time, else null. The
+    whole text must match: a bare date's '-24' is a day, not an offset. -#}
+{% macro iso_with_offset_to_city(expr) -%}
+    (case
+        when regexp_full_match({{ expr }}, '{{ iso_wall_clock_regex() }}(Z|[+-][0-9]{2}(:?[0-9]{2})?)')
+            then {{ tz_to_city('try_cast(' ~ expr ~ ' as timestamptz)') }}
+    end)
+{%- endmacro %}

@@ -11,15 +11,6 @@
     ({{ expr }}) at time zone '{{ var("city_timezone") }}'
 {%- endmacro %}
 
-{#- ISO 8601 text that must carry an offset ('Z', '+02:00', '-0500'): without one its meaning would
-    depend on the session's time zone, so it is treated as unparseable. -#}
-{% macro parse_iso_with_offset(expr) -%}
-    (case
-        when regexp_matches(trim({{ expr }}), '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$')
-            then try_cast(trim({{ expr }}) as timestamptz)
-    end)
-{%- endmacro %}
-
 {#- The start of a day of the partition time zone, as a city-local timestamp. -#}
 {% macro partition_day_start(iso_date) -%}
     {%- set day = modules.datetime.date.fromisoformat(iso_date | string) -%}

@@ -19,12 +19,8 @@ from cirm.settings import Settings
 from orchestration.dbt.args import build_args, window_vars
 from orchestration.dbt.project import DBT_EXECUTABLE, dbt_project, ensure_manifest
 from orchestration.dbt.translator import CirmDbtTranslator
+from orchestration.partitions import daily_partitions, explicit_window, single_run_backfill
 from orchestration.resources import WAREHOUSE_POOL, CirmSettings
-
-# Wide enough for the open-data samples (2017 on) and any simulated history. end_offset=1 adds
-# today's partition: the catch-up partition (see _is_catch_up).
-PARTITIONS_START = "2015-01-01"
-daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
 
 STAGING_SELECT = "path:models/staging path:models/intermediate path:models/quarantine"
 SNAPSHOT_SELECT = "resource_type:snapshot"
@@ -99,30 +95,20 @@ dbt_snapshots = _full_rebuild_step("dbt_snapshots", "snapshot", SNAPSHOT_SELECT)
 dbt_dimensions = _full_rebuild_step("dbt_dimensions", "build", DIMENSIONS_SELECT, exclude=FACTS_SELECT)
 
 
-def _is_catch_up(context: dg.AssetExecutionContext) -> bool:
-    """Today's partition alone means "everything not yet processed"; any other window is explicit.
-
-    A past day (or a backfilled range) owns exactly its window of changes, so a failed day shows as
-    a missing partition and is backfilled; today, still in progress, catches up from the watermark.
-    """
-    keys = context.partition_key_range
-    return keys.start == keys.end == daily_partitions.get_last_partition_key()
-
-
 @dbt_assets(
     manifest=MANIFEST,
     select=FACTS_SELECT,
     name="dbt_incremental_facts",
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=single_run_backfill,
     dagster_dbt_translator=TRANSLATOR,
     project=dbt_project,
     pool=WAREHOUSE_POOL,
 )
 def dbt_incremental_facts(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
     dbt_environment(cirm.load())
-    window = context.partition_time_window
-    dbt_vars = window_vars(window.start, window.end, full=_is_catch_up(context))
+    window = explicit_window(context)
+    dbt_vars = window_vars(*window, full=False) if window else {}
     context.log.info(f"incremental window: {dbt_vars or 'everything changed since the last build'}")
     yield from _stream(dbt, context, build_args("build", extra_vars=dbt_vars))
 

@@ -28,14 +28,21 @@ contacts as (
 
 ),
 
+open_data as (
+
+    select max(greatest(submitted_at, closed_at)) as latest_at
+    from {{ ref('stg_open311__service_requests') }}
+
+),
+
 final as (
 
     select
-        greatest(requests.latest_at, events.latest_at, surveys.latest_at, contacts.latest_at) as as_of_at,
-        cast(greatest(requests.latest_at, events.latest_at, surveys.latest_at, contacts.latest_at) as date)
+        greatest(requests.latest_at, events.latest_at, surveys.latest_at, contacts.latest_at, open_data.latest_at) as as_of_at,
+        cast(greatest(requests.latest_at, events.latest_at, surveys.latest_at, contacts.latest_at, open_data.latest_at) as date)
             as as_of_date
 
-    from requests, events, surveys, contacts
+    from requests, events, surveys, contacts, open_data
 
 )
 

@@ -1,8 +1,10 @@
 -- Gate for raw.hotline_calls (see int_citizens_checked). Drop files are all text: fields are
 -- try_cast here and a value that does not parse is a failed rule, never a silent null; a call
--- starting in the future (later than "now" plus var future_tolerance_minutes) is impossible. A call
--- delivered more than once is staged once (its latest delivery) and its other copies are
--- quarantined as duplicate_key, so raw rows = staged + quarantined still holds.
+-- starting in the future (later than "now" plus var future_tolerance_minutes) or before 1900 is
+-- impossible, and so is a negative wait or duration. A call delivered more than once is staged
+-- once (its latest delivery) and its other copies are quarantined as duplicate_key, so raw rows =
+-- staged + quarantined still holds.
+{%- set start = clean_text('call_start') %}
 with
 
 source as (
@@ -19,15 +21,18 @@ typed as (
         {{ pseudonymize(normalize_phone('caller_phone')) }} as phone_pseudonym,
         {{ clean_text('caller_phone') }} is null as is_phone_withheld,
         coalesce({{ phone_is_malformed('caller_phone') }}, false) as is_phone_malformed,
-        -- Already city-local: the telephony system exports local wall-clock time.
-        coalesce(
-            try_strptime(trim(call_start), '%Y-%m-%d %H:%M:%S'),
-            try_cast(trim(call_start) as timestamp)
-        ) as call_started_at,
-        try_cast({{ clean_text('wait_seconds') }} as integer) as wait_seconds,
-        try_cast({{ clean_text('duration_seconds') }} as integer) as duration_seconds,
+        case
+            -- Already city-local: the telephony system exports local wall-clock time ('T' and
+            -- fractional seconds are the same reading). A date alone is no call start.
+            when regexp_full_match({{ start }}, '{{ iso_wall_clock_regex() }}')
+                then try_cast({{ start }} as timestamp)
+            -- An export that states its offset is unambiguous: converted, not read as local time.
+            else {{ iso_with_offset_to_city(start) }}
+        end as call_started_at,
+        {{ drop_integer(clean_text('wait_seconds')) }} as wait_seconds,
+        {{ drop_integer(clean_text('duration_seconds')) }} as duration_seconds,
         lower({{ clean_text('outcome') }}) as outcome,
-        try_cast({{ clean_text('request_id') }} as bigint) as request_id,
+        {{ drop_integer(clean_text('request_id'), 'bigint') }} as request_id,
         -- The delivered text of the non-personal fields, so quarantine shows what failed.
         {{ clean_text('call_start') }} as call_start_text,
         {{ clean_text('wait_seconds') }} as wait_seconds_text,
@@ -50,11 +55,13 @@ field_rules as (
             when call_id is null then 'missing_key'
             when call_start_text is null then 'missing_call_start'
             when call_started_at is null then 'unparseable_timestamp'
+            when call_started_at < {{ earliest_possible_timestamp() }} then 'timestamp_before_1900'
             when call_started_at > {{ latest_possible_city() }} then 'future_timestamp'
             when (wait_seconds_text is not null and wait_seconds is null)
                 or (duration_seconds_text is not null and duration_seconds is null)
                 or (request_id_text is not null and request_id is null)
                 then 'unparseable_number'
+            when wait_seconds < 0 or duration_seconds < 0 then 'negative_duration'
             when outcome is null then 'missing_outcome'
             when outcome not in {{ accepted_values_sql('hotline_outcome') }} then 'invalid_outcome'
         end as field_rule

@@ -2,6 +2,8 @@
 -- timestamps and durations, the commitment of its service, reopens, its survey score, the
 -- resolved citizen, and the watermarks the incremental fact uses to pick the rows to recompute:
 -- `_changed_at` (latest record time of any input) and `_loaded_at` (latest load of any input).
+-- Imported open-data requests join as they are: they carry no lifecycle events, surveys,
+-- commitments or citizens, so those stay null and closure stands in for resolution.
 with
 
 requests as (
@@ -34,6 +36,12 @@ identity as (
 
 ),
 
+open_data as (
+
+    select * from {{ ref('stg_open311__service_requests') }}
+
+),
+
 latest_survey as (
 
     select
@@ -51,6 +59,7 @@ joined as (
 
     select
         requests.request_id,
+        cast(requests.request_id as varchar) as source_request_id,
         requests.source_system,
         requests.citizen_id,
         identity.resolved_citizen_id,
@@ -98,6 +107,45 @@ joined as (
 
 ),
 
+open_data_requests as (
+
+    select
+        cast(null as bigint) as request_id,
+        source_request_id,
+        source_system,
+        cast(null as bigint) as citizen_id,
+        cast(null as bigint) as resolved_citizen_id,
+        true as is_anonymous,
+        service_code,
+        department_id,
+        channel,
+        district_id,
+        request_type,
+        status,
+        cast(null as varchar) as priority,
+        status in ('received', 'assigned', 'in_progress', 'reopened') as is_open,
+        submitted_at,
+        cast(null as timestamp) as first_response_at,
+        cast(null as timestamp) as resolved_at,
+        closed_at,
+        cast(null as integer) as commitment_hours,
+        0 as reopen_count,
+        cast(null as integer) as survey_score,
+        updated_at as _changed_at,
+        _loaded_at
+
+    from open_data
+
+),
+
+all_requests as (
+
+    select * from joined
+    union all by name
+    select * from open_data_requests
+
+),
+
 durations as (
 
     select
@@ -107,7 +155,7 @@ durations as (
         {{ hours_between('submitted_at', 'coalesce(resolved_at, closed_at)') }} as resolution_hours,
         {{ hours_between('submitted_at', 'closed_at') }} as closure_hours
 
-    from joined
+    from all_requests
 
 ),
 

@@ -20,6 +20,10 @@ data_dates as (
     select cast(submitted_at as date) from {{ ref('stg_case_system__satisfaction_surveys') }}
     union all
     select cast(contacted_at as date) from {{ ref('int_contacts') }}
+    union all
+    select cast(submitted_at as date) from {{ ref('stg_open311__service_requests') }}
+    union all
+    select cast(closed_at as date) from {{ ref('stg_open311__service_requests') }}
 
 ),
 

@@ -6,6 +6,27 @@ districts as (
 
 ),
 
+open_data as (
+
+    select * from {{ ref('stg_open311__service_requests') }}
+
+),
+
+-- Districts of imported open-data cities ("nyc:BROOKLYN"), as their mappings derive them.
+open_data_districts as (
+
+    select
+        {{ surrogate_key(['district_id']) }} as district_key,
+        district_id,
+        arg_max(district_name, updated_at) as district_name,
+        cast(null as integer) as population
+
+    from open_data
+    where district_id is not null
+    group by district_id
+
+),
+
 known as (
 
     select
@@ -29,5 +50,7 @@ unknown as (
 )
 
 select * from known
+union all
+select * from open_data_districts
 union all
 select * from unknown

@@ -1,4 +1,5 @@
--- The service catalogue with its category, owning department and published commitment.
+-- The service catalogue with its category, owning department and published commitment; imported
+-- open-data cities add their request types ("nyc:noise - residential"), without a commitment.
 with
 
 services as (
@@ -10,6 +11,12 @@ services as (
 departments as (
 
     select * from {{ ref('stg_case_system__departments') }}
+
+),
+
+open_data as (
+
+    select * from {{ ref('stg_open311__service_requests') }}
 
 ),
 
@@ -33,6 +40,38 @@ known as (
 
 ),
 
+-- One name, category and agency per code: the latest the city published.
+open_data_catalogue as (
+
+    select
+        service_code,
+        arg_max(service_name, updated_at) as service_name,
+        arg_max(service_category, updated_at) as category,
+        arg_max(department_id, updated_at) as department_id
+
+    from open_data
+    group by service_code
+
+),
+
+open_data_services as (
+
+    select
+        {{ surrogate_key(['service_code']) }} as service_key,
+        service_code,
+        service_name,
+        category,
+        case
+            when department_id is not null then {{ surrogate_key(['department_id']) }}
+            else {{ unknown_key() }}
+        end as department_key,
+        coalesce(department_id, 'unknown') as department_id,
+        cast(null as integer) as commitment_hours
+
+    from open_data_catalogue
+
+),
+
 unknown as (
 
     select
@@ -47,5 +86,7 @@ unknown as (
 )
 
 select * from known
+union all
+select * from open_data_services
 union all
 select * from unknown

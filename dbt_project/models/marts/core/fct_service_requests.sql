@@ -68,8 +68,9 @@ districts as (
 final as (
 
     select
-        {{ surrogate_key(['requests.source_system', 'requests.request_id']) }} as service_request_key,
+        {{ surrogate_key(['requests.source_system', 'requests.source_request_id']) }} as service_request_key,
         requests.request_id,
+        requests.source_request_id,
         requests.source_system,
         -- The citizen's version in force when the request was submitted.
         {{ key_or_unknown('citizens.citizen_key') }} as citizen_key,
