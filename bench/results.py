@@ -127,6 +127,8 @@ class Target:
         pct = abs(margin) / self.goal * 100 if self.goal else 0.0
         if margin <= 0:
             return f"met ({_fmt(-margin)}{self.unit} to spare, {pct:.0f}%)"
+        if self.value >= 2 * self.goal:
+            return f"MISSED by {_fmt(margin)}{self.unit} ({self.value / self.goal:.1f}× the goal)"
         return f"MISSED by {_fmt(margin)}{self.unit} (+{pct:.0f}%)"
 
     def as_dict(self) -> dict:
@@ -141,7 +143,9 @@ class Target:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
 
 
 def _get(scales: dict, scale: str, key: str) -> float | None:

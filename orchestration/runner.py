@@ -5,14 +5,13 @@ it starts and ends, so a long run is never silent.
 """
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.utils import make_new_run_id
 
+from cirm.locking import data_folder_lock
 from cirm.settings import Settings
 
 RUNNER_TAG = "cirm/runner"
@@ -63,19 +63,6 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-@contextlib.contextmanager
-def pipeline_lock(settings: Settings, echo: Callable[[str], None]) -> Iterator[None]:
-    """One headless run at a time per data folder; the OS frees the lock even if the run is killed."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / ".pipeline.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            echo("another `cirm run` is writing this warehouse; waiting for it to finish")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
     """Runs this runner started whose process died (killed, crashed) still look "started" and hold pool
     slots; with the lock held none of them can be alive, so mark them failed and free their slots."""
@@ -117,7 +104,7 @@ def run_pipeline(
     settings.pseudonym_secret  # noqa: B018 - refuse the public development key before any work starts
     # Assets read their settings again; pin the data folder so a relative default cannot drift.
     os.environ["CIRM_DATA_DIR"] = str(settings.data_dir)
-    with pipeline_lock(settings, echo):
+    with data_folder_lock(settings.data_dir, echo):
         return _run_locked(settings, job_name, asset_selection, tags, echo)
 
 

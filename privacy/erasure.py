@@ -14,11 +14,9 @@ source (`erase_in_source`), so the source cannot bring them back either.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from cirm.errors import CirmError
+from cirm.locking import data_folder_lock
 from cirm.settings import Settings, _flag
 from ingest.warehouse import connect_warehouse, quote_ident, table_exists, utc_now
 
@@ -34,9 +33,6 @@ ERASE_IN_SOURCE_VARIABLE = "CIRM_ERASE_IN_SOURCE"
 # null, so that "the request had a description" stays true and city statistics stay whole. The dbt
 # macro apply_erasures writes the same text (keep the two in step).
 ERASED_TEXT = "[erased]"
-# The file `cirm run` locks (orchestration.runner.pipeline_lock): holding it means no run of ours
-# writes the warehouse meanwhile. Redefined here because the runner module imports Dagster.
-PIPELINE_LOCK_FILE = ".pipeline.lock"
 # A writer outside `cirm run` (a run started from the Dagster UI) holds DuckDB's file lock without our
 # lock; wait this long for it before giving up with a message.
 WAREHOUSE_BUSY_SECONDS = 60.0
@@ -149,19 +145,6 @@ class ErasureReport:
 def erase_in_source_enabled(env: Mapping[str, str] | None = None) -> bool:
     """CIRM_ERASE_IN_SOURCE (default false): also delete erased citizens from the case-management source."""
     return _flag(os.environ if env is None else env, ERASE_IN_SOURCE_VARIABLE)
-
-
-@contextlib.contextmanager
-def data_folder_lock(data_dir: Path, echo: Callable[[str], None] = print) -> Iterator[None]:
-    """The lock `cirm run` holds on the data folder: wait for a running pipeline instead of racing it."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / PIPELINE_LOCK_FILE, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            echo("a `cirm run` is writing this warehouse; waiting for it to finish")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def _connect_when_free(path: Path, wait_seconds: float) -> duckdb.DuckDBPyConnection:

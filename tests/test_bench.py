@@ -313,3 +313,4 @@ def test_cli_has_bench() -> None:
     assert (args.scale, args.skip_floors, args.data_dir, args.orchestration) == ("S", True, Path("/tmp/x"), None)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--scale", "XL"])
+    assert build_parser().parse_args(["bench", "--render-only"]).render_only

@@ -22,10 +22,11 @@ import pytest
 from sqlalchemy import create_engine, insert, select, update
 
 from cirm.cli import main
+from cirm.locking import LOCK_FILE as PIPELINE_LOCK_FILE
 from cirm.pseudonym import pseudonymize
 from cirm.settings import Settings, load_settings
 from ingest.warehouse import connect_warehouse
-from privacy.erasure import ERASED_TEXT, PIPELINE_LOCK_FILE
+from privacy.erasure import ERASED_TEXT
 from simulator.schema import citizens, metadata, satisfaction_surveys, service_requests
 
 RESIDUE_SCHEMAS = ("raw", "staging", "intermediate", "snapshots", "marts", "ml", "quarantine")
