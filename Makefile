@@ -13,6 +13,8 @@ install: $(STAMP)
 # The lock file pins every package; uv installs it exactly (and fast), then the project itself.
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# A venv left half-made (an interrupted first install) has no pip yet.
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null
 	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "CiRM Warehouse needs Python 3.11"'
 	@$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet -r requirements.lock
