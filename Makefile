@@ -27,7 +27,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
