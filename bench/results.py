@@ -85,8 +85,9 @@ def load(path: Path = LATEST) -> dict:
 
 def merge(existing: dict, scale: str, result: dict, *, orchestration: dict | None = None) -> dict:
     """`existing` with one scale's result replaced; the other scales are kept as they were."""
-    merged = {**existing, "scales": {**existing.get("scales", {}), scale: result}}
-    merged["machine"] = result.get("machine", existing.get("machine", {}))
+    machine = result.get("machine", existing.get("machine", {}))
+    merged = {"machine": machine, **existing, "scales": {**existing.get("scales", {}), scale: result}}
+    merged["machine"] = machine
     if orchestration is not None:
         merged["orchestration"] = orchestration
     merged["ratios"] = headline_ratios(merged["scales"])
