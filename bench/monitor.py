@@ -53,9 +53,9 @@ class Measured:
 
     @property
     def peak_rss_mb(self) -> float:
-        """The tree's peak, never below the largest single process (a spike between samples)."""
-        sampled = max((s.rss_mb for s in self.samples), default=0.0)
-        return max(sampled, self.max_process_rss_mb)
+        """The tree's sampled peak. Not floored by ru_maxrss: a child's ru_maxrss counts the pages it
+        shared with its forking parent before exec, so a large parent (a test worker) inflates it."""
+        return max((s.rss_mb for s in self.samples), default=0.0)
 
     def cpu_between(self, start: float, end: float) -> float:
         """CPU seconds the tree used in [start, end], interpolated between samples."""
