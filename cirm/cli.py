@@ -228,12 +228,12 @@ def cmd_validate_mapping(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     """Record erasure requests (the next run applies them); 1 when an id is unknown (recorded anyway)."""
-    from privacy.erasure import compact_after_erasure, erase_in_source_enabled, request_erasure
+    from privacy.erasure import compact_after_erasure, request_erasure
 
     if args.compact:
         print(compact_after_erasure(settings).describe())
         return 0
-    report = request_erasure(settings, args.citizen, in_source=erase_in_source_enabled())
+    report = request_erasure(settings, args.citizen, in_source=settings.erase_in_source)
     print(report.describe())
     return 1 if report.unknown else 0
 

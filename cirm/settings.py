@@ -38,6 +38,8 @@ class Settings:
     _open311_config: Path | None = None
     # CIRM_DEMO_MODE=true, or a data folder holding a simulated city (DEMO_MARKER).
     demo_mode: bool = False
+    # CIRM_ERASE_IN_SOURCE: `cirm erase` also deletes the citizen from the case-management source.
+    erase_in_source: bool = False
 
     @property
     def pseudonym_secret(self) -> str:
@@ -121,11 +123,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         holiday_country=env.get("CIRM_HOLIDAY_COUNTRY", "US"),
         data_start=_date_setting(env, "CIRM_DATA_START", "2000-01-01"),
         _open311_config=_path_setting(env, "CIRM_OPEN311_CONFIG"),
-        demo_mode=_flag(env, "CIRM_DEMO_MODE") or (data_dir / DEMO_MARKER).exists(),
+        demo_mode=env_flag(env, "CIRM_DEMO_MODE") or (data_dir / DEMO_MARKER).exists(),
+        erase_in_source=env_flag(env, "CIRM_ERASE_IN_SOURCE"),
     )
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
+def env_flag(env: Mapping[str, str], name: str) -> bool:
+    """A yes/no variable (unset means no); anything else is a settings error, not a guess."""
     value = env.get(name, "").strip().lower()
     if value in ("", "0", "false", "no", "off"):
         return False

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +25,9 @@ import duckdb
 
 from cirm.errors import CirmError
 from cirm.locking import data_folder_lock
-from cirm.settings import Settings, _flag
+from cirm.settings import Settings
 from ingest.warehouse import connect_warehouse, quote_ident, table_exists, utc_now
 
-ERASE_IN_SOURCE_VARIABLE = "CIRM_ERASE_IN_SOURCE"
 # What an erased free-text field (request description, survey comment) becomes. A placeholder, not
 # null, so that "the request had a description" stays true and city statistics stay whole. The dbt
 # macro apply_erasures writes the same text (keep the two in step).
@@ -140,11 +139,6 @@ class ErasureReport:
         if self.source_note:
             lines.append(self.source_note)
         return "\n".join(lines)
-
-
-def erase_in_source_enabled(env: Mapping[str, str] | None = None) -> bool:
-    """CIRM_ERASE_IN_SOURCE (default false): also delete erased citizens from the case-management source."""
-    return _flag(os.environ if env is None else env, ERASE_IN_SOURCE_VARIABLE)
 
 
 def _connect_when_free(path: Path, wait_seconds: float) -> duckdb.DuckDBPyConnection:
@@ -343,7 +337,7 @@ def request_erasure(
         try:
             requests = record_erasure_requests(con, citizen_ids, now=now)
             if in_source and settings.source_url is None:
-                report.source_note = f"{ERASE_IN_SOURCE_VARIABLE}=true but CIRM_SOURCE_URL=none: no source to erase"
+                report.source_note = "CIRM_ERASE_IN_SOURCE=true but CIRM_SOURCE_URL=none: no source to erase"
             elif in_source:
                 report.source = _erase_in_source_or_explain(settings.source_url, citizen_ids, now)
                 found = sorted(report.source.found)
