@@ -115,8 +115,10 @@ def _run_locked(
     tags: dict[str, str] | None,
     echo: Callable[[str], None],
 ) -> RunReport:
+    import quality
     from orchestration.definitions import PIPELINE_JOB, defs
     from orchestration.partitions import daily_partitions
+    from orchestration.serving import REPORT_STEP
 
     instance = dagster_instance(settings)
     job = defs.resolve_job_def(job_name or PIPELINE_JOB)
@@ -164,6 +166,10 @@ def _run_locked(
     for node in planned.graph.nodes:
         if node.name not in started_steps:
             report.steps_skipped.append(node.name)
+    if REPORT_STEP not in report.steps_succeeded and settings.quality_docs_dir.exists():
+        # The report step builds the Data Docs index; a run that stopped short of it still ran
+        # checks whose pages the index must list.
+        quality.build_docs_index(settings.quality_docs_dir)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     result = outcome["result"]

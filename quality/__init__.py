@@ -4,7 +4,8 @@
     run_checks(con, asset, ...)    -> [CheckOutcome]  run them; Data Docs updated under docs_dir
     record_results(con, run_id, asset, outcomes)     append to quality.check_results
     quarantine_accounting(con)     -> [AccountingRow] raw = staged + quarantined, per entity
-    build_docs(docs_dir)           -> Path            Data Docs index.html
+    build_docs(docs_dir)           -> Path            Data Docs: every page and the index
+    build_docs_index(docs_dir)     -> Path            Data Docs: the index alone (once per run)
 
 Importing this package does not import GE (seconds); `run_checks` does, once per process.
 """
@@ -26,6 +27,14 @@ def build_docs(docs_dir: Path | str, validation_limit: int = 100) -> Path:
     return _build(Path(docs_dir), validation_limit)
 
 
+def build_docs_index(docs_dir: Path | str, validation_limit: int | None = None) -> Path:
+    """Rebuild the Data Docs index page alone (checks build their own pages); returns index.html's path."""
+    from quality.gx_session import build_docs_index as _build  # deferred: importing GE takes seconds
+
+    limit = QualityConfig().docs_validation_limit if validation_limit is None else validation_limit
+    return _build(Path(docs_dir), limit)
+
+
 __all__ = [
     "ASSETS",
     "ENTITIES",
@@ -37,6 +46,7 @@ __all__ = [
     "ExpectationOutcome",
     "QualityConfig",
     "build_docs",
+    "build_docs_index",
     "checks_for",
     "quarantine_accounting",
     "record_results",

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 import great_expectations as gx
 import pandas as pd
 from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 from great_expectations.exceptions import DataContextError
 
 from quality.docs_views import view_config
@@ -140,7 +141,10 @@ def validate_frame(
             gx.Checkpoint(
                 name=suite_name,
                 validation_definitions=[definition],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[SITE])],
+                # No UpdateDataDocsAction: it rebuilds the index too, reading the latest
+                # `validation_limit` results of every suite, after every check step. This step's
+                # pages are built below; the index once per run (build_docs_index).
+                actions=[],
                 result_format={
                     "result_format": "SUMMARY",
                     "partial_unexpected_count": 20,
@@ -155,6 +159,11 @@ def validate_frame(
             run_id=gx.RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
         )
         (identifier, suite_result), *_ = result.run_results.items()
+        ctx.build_data_docs(
+            site_names=[SITE],
+            resource_identifiers=[identifier, ExpectationSuiteIdentifier(name=suite_name)],
+            build_index=False,
+        )
         urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_name=SITE)
         url = urls[0]["site_url"] if urls else None
         return FrameValidation(list(suite_result.results), unquote(urlparse(url).path) if url else None)
@@ -166,6 +175,20 @@ def build_docs(docs_dir: Path, validation_limit: int = 100) -> Path:
         ctx = context_for(docs_dir, validation_limit)
         ctx.build_data_docs(site_names=[SITE])
     return docs_index(docs_dir)
+
+
+def build_docs_index(docs_dir: Path, validation_limit: int = 100) -> Path:
+    """Rebuild only the index page (the latest `validation_limit` validations); returns index.html."""
+    with lock:
+        ctx = context_for(docs_dir, validation_limit)
+        # A list naming no stored resource builds no page, only the index.
+        ctx.build_data_docs(
+            site_names=[SITE], resource_identifiers=[ExpectationSuiteIdentifier(name=_NO_PAGE)], build_index=True
+        )
+    return docs_index(docs_dir)
+
+
+_NO_PAGE = "cirm.index-only"
 
 
 def docs_index(docs_dir: Path) -> Path:

@@ -20,6 +20,7 @@ from quality import (
     ASSETS,
     CheckOutcome,
     build_docs,
+    build_docs_index,
     checks_for,
     quarantine_accounting,
     record_results,
@@ -210,6 +211,22 @@ def test_check_results_accumulate_history(good_copy: Path, tmp_path: Path) -> No
         ("run-2", evaluated[1], True, n_checks, "raw/departments"),
     ]
     assert json.loads(observed)["unexpected_count"] == 0
+
+
+def test_checks_build_their_pages_and_the_index_is_built_once(good_copy: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    with duckdb.connect(str(good_copy)) as con:
+        first = run_checks(con, ("raw", "departments"), run_id="run-a", docs_dir=docs, data_start=DATA_START, now=NOW)
+        second = run_checks(con, ("raw", "districts"), run_id="run-a", docs_dir=docs, data_start=DATA_START, now=NOW)
+    pages = {Path(o.docs_path) for o in (*first, *second) if o.docs_path}
+    assert len(pages) == 2 and all(p.is_file() for p in pages)
+    assert not (docs / "index.html").exists()  # the checks leave the index to the end of the run
+
+    written = {p: p.stat().st_mtime_ns for p in pages}
+    index = build_docs_index(docs)
+    html = index.read_text(encoding="utf-8")
+    assert all(str(p.relative_to(docs.resolve())) in html for p in pages)  # both suites' pages are listed
+    assert {p: p.stat().st_mtime_ns for p in pages} == written  # and not rendered again
 
 
 class _Page(HTMLParser):
