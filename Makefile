@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint lock dev clean install bench
+.PHONY: demo test test-faults lint lock dev clean install bench
 
 install: $(STAMP)
 
@@ -27,7 +27,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -ra -n auto --dist loadfile
+	$(BIN)/pytest -q -ra -n auto --dist loadfile -m "not faults"
+
+# Crash safety: SIGKILL at many points of real runs, then rerun and compare with a clean run. Too
+# slow for the 15-minute `make test`; CI (.ci/run) runs it after the tests.
+test-faults: $(STAMP)
+	$(BIN)/pytest -q -ra -m faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -238,6 +238,21 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.unknown else 0
 
 
+def cmd_publish_postgres(args: argparse.Namespace, settings: Settings) -> int:
+    """Mirror raw to PostgreSQL, build the models there, copy the ML outputs, refresh bi_reader."""
+    from pg_warehouse import publish_to_postgres
+
+    url = args.url or settings.postgres_warehouse_url
+    if not url:
+        raise CirmError("no PostgreSQL warehouse: set CIRM_POSTGRES_WAREHOUSE_URL or pass --url postgresql://...")
+    started = time.monotonic()
+    counts = publish_to_postgres(settings, url)
+    print(f"published to {redact_url(url)} in {time.monotonic() - started:.1f}s (read-only role: bi_reader)")
+    for table, n in counts.items():
+        print(f"  {table:<48} {n:>12,}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """One benchmark scale: simulate, run, floors, one more day; results into bench/results/latest.json."""
     from bench.__main__ import run
@@ -303,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--compact", action="store_true", help="after the run that applied an erasure: rewrite the warehouse file"
     )
     era.set_defaults(func=cmd_erase)
+
+    pub = sub.add_parser(
+        "publish-postgres", help="build the warehouse on PostgreSQL too (raw mirrored, dbt models, ML outputs)"
+    )
+    pub.add_argument("--url", help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (default CIRM_POSTGRES_WAREHOUSE_URL)")
+    pub.set_defaults(func=cmd_publish_postgres)
 
     from bench.__main__ import add_arguments
 

@@ -40,6 +40,7 @@ class Settings:
     demo_mode: bool = False
     # CIRM_ERASE_IN_SOURCE: `cirm erase` also deletes the citizen from the case-management source.
     erase_in_source: bool = False
+    _postgres_warehouse_url: str | None = None
 
     @property
     def pseudonym_secret(self) -> str:
@@ -91,6 +92,11 @@ class Settings:
         return self._open311_config or self.data_dir / "open311.yaml"
 
     @property
+    def postgres_warehouse_url(self) -> str | None:
+        """CIRM_POSTGRES_WAREHOUSE_URL: where `cirm publish-postgres` publishes; None when unset."""
+        return self._postgres_warehouse_url
+
+    @property
     def source_kind(self) -> str:
         if self.source_url is None:
             return "none"
@@ -125,6 +131,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         _open311_config=_path_setting(env, "CIRM_OPEN311_CONFIG"),
         demo_mode=env_flag(env, "CIRM_DEMO_MODE") or (data_dir / DEMO_MARKER).exists(),
         erase_in_source=env_flag(env, "CIRM_ERASE_IN_SOURCE"),
+        _postgres_warehouse_url=_postgres_url_setting(env, "CIRM_POSTGRES_WAREHOUSE_URL"),
     )
 
 
@@ -141,6 +148,15 @@ def env_flag(env: Mapping[str, str], name: str) -> bool:
 def _path_setting(env: Mapping[str, str], name: str) -> Path | None:
     value = env.get(name, "").strip()
     return Path(value).expanduser().resolve() if value else None
+
+
+def _postgres_url_setting(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise SettingsError(f"{name}={redact_url(value)!r} is not supported: use postgresql://USER@HOST:PORT/DB")
+    return value.replace("postgres://", "postgresql://", 1)
 
 
 def _date_setting(env: Mapping[str, str], name: str, default: str) -> date:

@@ -9,6 +9,7 @@ from orchestration.dbt.assets import dbt_asset_defs, dbt_resource
 from orchestration.ingestion import case_system_sources, ingestion_assets
 from orchestration.mining import mining_assets
 from orchestration.open311 import open311_definitions
+from orchestration.postgres import postgres_definitions
 from orchestration.quality import quality_checks
 from orchestration.resources import CirmSettings
 from orchestration.schedules import (
@@ -46,6 +47,7 @@ _assets = [
     *dbt_asset_defs,
     *mining_assets,
     *serving_assets,
+    *postgres_definitions(),
 ]
 _keys = {key for a in _assets for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])}
 # Tables that only an import of open data fills (specs, not materialized here) have no daily rhythm.

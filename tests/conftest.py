@@ -6,6 +6,7 @@ their own database. With CI=true an unreachable server fails the test; elsewhere
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -29,9 +30,10 @@ def _pg_connect(dsn: str):
     return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database; yields its SQLAlchemy URL and drops it afterwards."""
+@contextlib.contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database; yields its URL and drops it afterwards (fails in CI, else
+    skips, when the server is unreachable)."""
     try:
         admin = _pg_connect(PG_ADMIN_DSN)
     except Exception as exc:  # the driver raises several types for "no server"
@@ -47,6 +49,13 @@ def pg_database() -> Iterator[str]:
     finally:
         with _pg_connect(PG_ADMIN_DSN) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; yields its SQLAlchemy URL."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -15,8 +15,21 @@
 
     A no-op (one catalog lookup) without requests. Tables that do not exist yet are skipped. Uses
     the staging macros (normalize_*, pseudonymize, clean_text, drop_integer), so the pseudonyms
-    match staging's exactly. -#}
+    match staging's exactly.
+
+    On PostgreSQL (the published copy, pg_warehouse/) there is nothing to purge: its raw tables and
+    snapshot history are mirrored from the DuckDB warehouse, whose own on-run-start has already
+    purged them; every model is rebuilt from them (pg_warehouse.build runs a full refresh) and the
+    ML outputs are copied again, so an erased citizen leaves the copy with the next publish. -#}
 {% macro apply_erasures() %}
+    {{ return(adapter.dispatch('apply_erasures', 'cirm')()) }}
+{% endmacro %}
+
+{% macro postgres__apply_erasures() %}
+    {{ return('') }}
+{% endmacro %}
+
+{% macro duckdb__apply_erasures() %}
     {%- if not execute -%}
         {{ return('') }}
     {%- endif -%}
@@ -54,7 +67,7 @@
          where c.table_catalog = current_database()
            and c.table_schema in ('raw', 'snapshots', 'marts', 'ml')
            and t.table_type = 'BASE TABLE'
-         group by all") -%}
+         group by c.table_schema, c.table_name") -%}
     {%- set tables = {} -%}
     {%- for row in result.rows -%}
         {%- do tables.update({row[0]: row[1].split(',')}) -%}

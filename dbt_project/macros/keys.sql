@@ -21,10 +21,19 @@
     coalesce({{ dimension_key }}, {{ unknown_key() }})
 {%- endmacro %}
 
+{#- Arithmetic on the date parts rather than formatting: the same expression on every adapter. -#}
 {% macro date_key(expr) -%}
-    coalesce(cast(strftime(cast({{ expr }} as date), '%Y%m%d') as integer), -1)
+    {%- set day = 'cast(' ~ expr ~ ' as date)' -%}
+    coalesce(
+        cast(
+            extract(year from {{ day }}) * 10000 + extract(month from {{ day }}) * 100 + extract(day from {{ day }})
+            as integer
+        ),
+        -1
+    )
 {%- endmacro %}
 
+{#- Whole seconds between the two, in hours (a double on every adapter). -#}
 {% macro hours_between(start_expr, end_expr) -%}
-    (date_diff('second', {{ start_expr }}, {{ end_expr }}) / 3600.0)
+    cast({{ dbt.datediff(start_expr, end_expr, 'second') }} / 3600.0 as double precision)
 {%- endmacro %}

@@ -13,7 +13,7 @@
 {%- endmacro %}
 
 {% macro phone_is_well_formed(expr) -%}
-    (regexp_full_match(trim({{ expr }}), '\+?[0-9 ().\-/]+')
+    ({{ matches_fully('trim(' ~ expr ~ ')', '\\+?[0-9 ().\\-/]+') }}
         and length(regexp_replace({{ expr }}, '[^0-9]', '', 'g')) between 10 and 15)
 {%- endmacro %}
 
@@ -24,7 +24,7 @@
 {#- Emails: trimmed and lower-cased; malformed unless it looks like local@domain.tld. -#}
 {% macro normalize_email(expr) -%}
     (case
-        when regexp_full_match(lower(trim({{ expr }})), '[^@\s]+@[^@\s]+\.[^@\s]+')
+        when {{ matches_fully('lower(trim(' ~ expr ~ '))', '[^@\\s]+@[^@\\s]+\\.[^@\\s]+') }}
             then lower(trim({{ expr }}))
     end)
 {%- endmacro %}

@@ -1,8 +1,9 @@
 {#- Keyed pseudonym (hex HMAC-SHA256) of a text expression; null stays null.
 
-    Equal to Python cirm.pseudonym.pseudonymize(secret, value). The key never appears in SQL: the
-    dbt connection plugin (cirm.dbt_duckdb_plugin) sets the HMAC inner/outer padded keys as session
-    variables. Normalize the value (trim, lower, digits only, ...) before calling this. -#}
+    Equal to Python cirm.pseudonym.pseudonymize(secret, value). The key never appears in SQL: on
+    DuckDB the dbt connection plugin (cirm.dbt_duckdb_plugin) sets the HMAC inner/outer padded keys
+    as session variables; on PostgreSQL the session setting cirm.pseudonym_key holds it (PGOPTIONS
+    of the dbt process). Normalize the value (trim, lower, digits only, ...) before calling this. -#}
 {% macro pseudonymize(expr) -%}
     {{ return(adapter.dispatch('pseudonymize', 'cirm')(expr)) }}
 {%- endmacro %}
@@ -25,5 +26,9 @@
     end)
 {%- endmacro %}
 
-{#- A PostgreSQL version would be encode(hmac(expr, key, 'sha256'), 'hex') with pgcrypto and the
-    key from a session setting; add postgres__pseudonymize when the warehouse gets that target. -#}
+{#- PostgreSQL: pgcrypto's HMAC with the key from the session setting cirm.pseudonym_key, through
+    the helpers on-run-start creates (postgres_setup.sql), which fail the query when the key is
+    missing, as the DuckDB variant does. -#}
+{% macro postgres__pseudonymize(expr) -%}
+    {{ adapter.quote(target.schema) }}.cirm_pseudonymize(cast({{ expr }} as text))
+{%- endmacro %}

@@ -18,9 +18,9 @@
 {#- The latest business timestamp a row may carry: "now" plus the clock-skew tolerance (var
     future_tolerance_minutes), in UTC or city-local time. Later is an impossible, future timestamp. -#}
 {% macro latest_possible_utc() -%}
-    ({{ run_started_at_utc() }} + interval ({{ var('future_tolerance_minutes') }}) minute)
+    ({{ dbt.dateadd('minute', var('future_tolerance_minutes'), run_started_at_utc()) }})
 {%- endmacro %}
 
 {% macro latest_possible_city() -%}
-    ({{ run_started_at_city() }} + interval ({{ var('future_tolerance_minutes') }}) minute)
+    ({{ dbt.dateadd('minute', var('future_tolerance_minutes'), run_started_at_city()) }})
 {%- endmacro %}

@@ -27,7 +27,7 @@ typed as (
         {{ drop_integer(clean_text('request_id'), 'bigint') }} as request_id,
         {{ iso_with_offset_to_city(clean_text('ts')) }} as event_at,
         -- A time that parses but carries no offset: its instant depends on a zone nobody stated.
-        try_cast({{ clean_text('ts') }} as timestamp) is not null as is_ts_naive,
+        {{ safe_cast_text(clean_text('ts'), 'timestamp') }} is not null as is_ts_naive,
         -- The delivered text of the non-personal fields, so quarantine shows what failed.
         {{ clean_text('ts') }} as ts_text,
         {{ clean_text('citizen_id') }} as citizen_id_text,
@@ -68,9 +68,10 @@ ranked as (
 
     select
         *,
+        -- Nulls last spelled out: PostgreSQL sorts them first in descending order, DuckDB last.
         row_number() over (
             partition by event_id, field_rule is null
-            order by _loaded_at desc, _source_file desc, _row_number desc
+            order by _loaded_at desc nulls last, _source_file desc nulls last, _row_number desc nulls last
         ) as delivery_rank
 
     from field_rules
@@ -80,7 +81,24 @@ ranked as (
 checked as (
 
     select
-        * exclude (field_rule, delivery_rank, is_ts_naive),
+        event_id,
+        source_system,
+        channel,
+        session_id,
+        email_pseudonym,
+        is_email_malformed,
+        citizen_id,
+        event_name,
+        service_code,
+        request_id,
+        event_at,
+        ts_text,
+        citizen_id_text,
+        request_id_text,
+        _source_file,
+        _row_number,
+        _load_id,
+        _loaded_at,
         coalesce(field_rule, case when delivery_rank > 1 then 'duplicate_key' end) as failed_rule
 
     from ranked
@@ -96,8 +114,8 @@ select * from checked
     unparseable_number rule sees it. Shared by the drop-channel gates. -#}
 {% macro drop_integer(expr, type='integer') -%}
     (case
-        when regexp_full_match({{ expr }}, '[+-]?[0-9]+(\.0*)?')
-            then try_cast(regexp_replace({{ expr }}, '\.0*$', '') as {{ type }})
+        when {{ matches_fully(expr, '[+-]?[0-9]+(\\.0*)?') }}
+            then {{ safe_cast_text("regexp_replace(" ~ expr ~ ", '\\.0*$', '')", type) }}
     end)
 {%- endmacro %}
 
@@ -117,7 +135,7 @@ select * from checked
     whole text must match: a bare date's '-24' is a day, not an offset. -#}
 {% macro iso_with_offset_to_city(expr) -%}
     (case
-        when regexp_full_match({{ expr }}, '{{ iso_wall_clock_regex() }}(Z|[+-][0-9]{2}(:?[0-9]{2})?)')
-            then {{ tz_to_city('try_cast(' ~ expr ~ ' as timestamptz)') }}
+        when {{ matches_fully(expr, iso_wall_clock_regex() ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)') }}
+            then {{ tz_to_city(safe_cast_text(expr, 'timestamptz')) }}
     end)
 {%- endmacro %}

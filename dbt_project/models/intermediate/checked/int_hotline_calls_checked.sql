@@ -24,8 +24,8 @@ typed as (
         case
             -- Already city-local: the telephony system exports local wall-clock time ('T' and
             -- fractional seconds are the same reading). A date alone is no call start.
-            when regexp_full_match({{ start }}, '{{ iso_wall_clock_regex() }}')
-                then try_cast({{ start }} as timestamp)
+            when {{ matches_fully(start, iso_wall_clock_regex()) }}
+                then {{ safe_cast_text(start, 'timestamp') }}
             -- An export that states its offset is unambiguous: converted, not read as local time.
             else {{ iso_with_offset_to_city(start) }}
         end as call_started_at,
@@ -74,9 +74,10 @@ ranked as (
 
     select
         *,
+        -- Nulls last spelled out: PostgreSQL sorts them first in descending order, DuckDB last.
         row_number() over (
             partition by call_id, field_rule is null
-            order by _loaded_at desc, _source_file desc, _row_number desc
+            order by _loaded_at desc nulls last, _source_file desc nulls last, _row_number desc nulls last
         ) as delivery_rank
 
     from field_rules
@@ -86,7 +87,24 @@ ranked as (
 checked as (
 
     select
-        * exclude (field_rule, delivery_rank),
+        call_id,
+        source_system,
+        phone_pseudonym,
+        is_phone_withheld,
+        is_phone_malformed,
+        call_started_at,
+        wait_seconds,
+        duration_seconds,
+        outcome,
+        request_id,
+        call_start_text,
+        wait_seconds_text,
+        duration_seconds_text,
+        request_id_text,
+        _source_file,
+        _row_number,
+        _load_id,
+        _loaded_at,
         coalesce(field_rule, case when delivery_rank > 1 then 'duplicate_key' end) as failed_rule
 
     from ranked

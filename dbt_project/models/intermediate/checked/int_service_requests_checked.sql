@@ -31,8 +31,8 @@ typed as (
         lower(trim(channel)) as channel,
         nullif(trim(district_id), '') as district_id,
         -- ~100 m: enough for district-level maps, less precise than a home address.
-        round(latitude, 3) as latitude,
-        round(longitude, 3) as longitude,
+        {{ round_double('latitude', 3) }} as latitude,
+        {{ round_double('longitude', 3) }} as longitude,
         lower(trim(request_type)) as request_type,
         lower(trim(regexp_replace(description, '\s+', ' ', 'g'))) as description_normalized,
         lower(trim(status)) as status,
@@ -98,18 +98,30 @@ previous_submission as (
 checked as (
 
     select
-        * exclude (
-            field_rule, previous_submitted_at_utc, submitted_at_utc, closed_at_utc, description_normalized,
-            is_service_code_known
-        ),
+        request_id,
+        source_system,
+        citizen_id,
+        service_code,
+        channel,
+        district_id,
+        latitude,
+        longitude,
+        request_type,
+        status,
+        priority,
+        submitted_at,
+        closed_at,
+        updated_at,
+        _load_id,
+        _loaded_at,
         description_normalized is not null as has_description,
         coalesce(
             field_rule,
             case
                 when citizen_id is not null
                     and previous_submitted_at_utc is not null
-                    and submitted_at_utc - previous_submitted_at_utc
-                        <= interval ({{ var('duplicate_submission_minutes') }}) minute
+                    and submitted_at_utc
+                        <= {{ dbt.dateadd('minute', var('duplicate_submission_minutes'), 'previous_submitted_at_utc') }}
                     then 'duplicate_submission'
             end
         ) as failed_rule

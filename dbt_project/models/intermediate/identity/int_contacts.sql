@@ -55,7 +55,7 @@ digital as (
         channel || '_events' as contact_source,
         source_system,
         started_at as contacted_at,
-        cast(date_diff('second', started_at, ended_at) as integer) as duration_seconds,
+        cast({{ dbt.datediff('started_at', 'ended_at', 'second') }} as integer) as duration_seconds,
         cast(null as integer) as wait_seconds,
         cast(null as varchar) as outcome,
         cast(event_count as integer) as event_count,

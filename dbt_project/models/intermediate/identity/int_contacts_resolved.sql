@@ -101,7 +101,21 @@ resolved as (
 final as (
 
     select
-        * exclude (anonymous_party_id),
+        contact_id,
+        channel,
+        contact_source,
+        source_system,
+        contacted_at,
+        duration_seconds,
+        wait_seconds,
+        outcome,
+        event_count,
+        request_id,
+        service_code,
+        resolved_citizen_id,
+        match_method,
+        _changed_at,
+        _loaded_at,
         resolved_citizen_id is not null as is_matched,
         coalesce(cast(resolved_citizen_id as varchar), anonymous_party_id) as party_id
 

@@ -18,7 +18,7 @@ app_events as (
 events as (
 
     select * from web_events
-    union all by name
+    union all
     select * from app_events
 
 ),
@@ -33,15 +33,13 @@ sessions as (
         max(event_at) as ended_at,
         count(*) as event_count,
         -- The first identifying value the session shows (a login usually comes first).
-        first(email_pseudonym order by event_at, event_id)
-            filter (where email_pseudonym is not null) as email_pseudonym,
-        first(citizen_id order by event_at, event_id)
-            filter (where citizen_id is not null) as citizen_id,
+        {{ first_value_of('email_pseudonym', 'event_at, event_id', 'email_pseudonym is not null') }}
+            as email_pseudonym,
+        {{ first_value_of('citizen_id', 'event_at, event_id', 'citizen_id is not null') }} as citizen_id,
         -- Prefer a request the session submitted over one it only looked at.
-        first(request_id order by event_name <> 'submit_request', event_at, event_id)
-            filter (where request_id is not null) as request_id,
-        first(service_code order by event_at, event_id)
-            filter (where service_code is not null) as service_code,
+        {{ first_value_of('request_id', "event_name <> 'submit_request', event_at, event_id", 'request_id is not null') }}
+            as request_id,
+        {{ first_value_of('service_code', 'event_at, event_id', 'service_code is not null') }} as service_code,
         bool_or(event_name = 'submit_request') as has_submitted_request,
         max(event_at) as changed_at,
         max(_loaded_at) as loaded_at

@@ -14,7 +14,7 @@ per_channel as (
         channel,
         count(*) as contacts,
         count(*) filter (where is_matched) as matched,
-        count(*) filter (where is_matched) / count(*) as match_rate,
+        {{ ratio('count(*) filter (where is_matched)', 'count(*)') }} as match_rate,
         count(*) filter (where match_method = 'citizen_id') as matched_by_citizen_id,
         count(*) filter (where match_method = 'email') as matched_by_email,
         count(*) filter (where match_method = 'phone') as matched_by_phone,

@@ -37,8 +37,9 @@ per_request as (
                 and event_type in ('reopened', 'assigned', 'in_progress')
         ) as reopen_count,
         count(*) as event_count,
-        first(department_id order by event_at desc, event_id desc)
-            filter (where department_id is not null) as last_department_id,
+        {{ first_value_of(
+            'department_id', 'event_at desc nulls last, event_id desc nulls last', 'department_id is not null'
+        ) }} as last_department_id,
         max(recorded_at) as events_changed_at,
         max(_loaded_at) as events_loaded_at
 

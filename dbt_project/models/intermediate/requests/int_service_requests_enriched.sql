@@ -46,7 +46,7 @@ latest_survey as (
 
     select
         request_id,
-        first(score order by submitted_at desc, survey_id desc) as survey_score,
+        {{ first_value_of('score', 'submitted_at desc nulls last, survey_id desc nulls last') }} as survey_score,
         max(updated_at) as surveys_changed_at,
         max(_loaded_at) as surveys_loaded_at
 
@@ -140,8 +140,9 @@ open_data_requests as (
 
 all_requests as (
 
+    -- Both list the same columns in the same order.
     select * from joined
-    union all by name
+    union all
     select * from open_data_requests
 
 ),

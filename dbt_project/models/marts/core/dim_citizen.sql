@@ -57,8 +57,8 @@ known as (
         versions.consent_analytics,
         case
             when citizens.birth_year is not null
-                then cast(citizens.birth_year // 10 * 10 as varchar)
-                    || '-' || cast(citizens.birth_year // 10 * 10 + 9 as varchar)
+                then cast({{ int_div('citizens.birth_year', 10) }} * 10 as varchar)
+                    || '-' || cast({{ int_div('citizens.birth_year', 10) }} * 10 + 9 as varchar)
         end as birth_year_band,
         citizens.sector,
         citizens.company_size,

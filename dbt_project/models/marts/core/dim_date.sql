@@ -30,8 +30,8 @@ data_dates as (
 bounds as (
 
     select
-        make_date(year(coalesce(min(day), current_date)), 1, 1) as first_day,
-        make_date(year(coalesce(max(day), current_date)), 12, 31) as last_day
+        make_date(cast(extract(year from coalesce(min(day), current_date)) as integer), 1, 1) as first_day,
+        make_date(cast(extract(year from coalesce(max(day), current_date)) as integer), 12, 31) as last_day
 
     from data_dates
 
@@ -39,7 +39,7 @@ bounds as (
 
 spine as (
 
-    select cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date) as date_day
+    select {{ days_from_to('first_day', 'last_day') }} as date_day
     from bounds
 
 ),
@@ -49,19 +49,20 @@ known as (
     select
         {{ date_key('spine.date_day') }} as date_key,
         spine.date_day,
-        isodow(spine.date_day) as day_of_week,
-        dayname(spine.date_day) as day_name,
-        isodow(spine.date_day) >= 6 as is_weekend,
-        weekofyear(spine.date_day) as iso_week,
-        cast(date_trunc('week', spine.date_day) as date) as week_start_date,
-        month(spine.date_day) as month,
-        monthname(spine.date_day) as month_name,
-        cast(date_trunc('month', spine.date_day) as date) as month_start_date,
-        quarter(spine.date_day) as quarter,
-        year(spine.date_day) as year,
+        cast(extract(isodow from spine.date_day) as bigint) as day_of_week,
+        {{ day_name('spine.date_day') }} as day_name,
+        extract(isodow from spine.date_day) >= 6 as is_weekend,
+        -- ISO 8601 week, as isodow is the ISO day.
+        cast(extract(week from spine.date_day) as bigint) as iso_week,
+        cast({{ dbt.date_trunc('week', 'spine.date_day') }} as date) as week_start_date,
+        cast(extract(month from spine.date_day) as bigint) as month,
+        {{ month_name('spine.date_day') }} as month_name,
+        cast({{ dbt.date_trunc('month', 'spine.date_day') }} as date) as month_start_date,
+        cast(extract(quarter from spine.date_day) as bigint) as quarter,
+        cast(extract(year from spine.date_day) as bigint) as year,
         holidays.holiday_date is not null as is_public_holiday,
         holidays.holiday_name,
-        isodow(spine.date_day) < 6 and holidays.holiday_date is null as is_working_day
+        extract(isodow from spine.date_day) < 6 and holidays.holiday_date is null as is_working_day
 
     from spine
     left join holidays on spine.date_day = holidays.holiday_date

@@ -18,7 +18,7 @@ open_data_departments as (
     select
         {{ surrogate_key(['department_id']) }} as department_key,
         department_id,
-        arg_max(department_name, updated_at) as department_name
+        {{ arg_max('department_name', 'updated_at') }} as department_name
 
     from open_data
     where department_id is not null

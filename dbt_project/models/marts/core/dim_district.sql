@@ -18,7 +18,7 @@ open_data_districts as (
     select
         {{ surrogate_key(['district_id']) }} as district_key,
         district_id,
-        arg_max(district_name, updated_at) as district_name,
+        {{ arg_max('district_name', 'updated_at') }} as district_name,
         cast(null as integer) as population
 
     from open_data

@@ -45,9 +45,9 @@ open_data_catalogue as (
 
     select
         service_code,
-        arg_max(service_name, updated_at) as service_name,
-        arg_max(service_category, updated_at) as category,
-        arg_max(department_id, updated_at) as department_id
+        {{ arg_max('service_name', 'updated_at') }} as service_name,
+        {{ arg_max('service_category', 'updated_at') }} as category,
+        {{ arg_max('department_id', 'updated_at') }} as department_id
 
     from open_data
     group by service_code

@@ -3,7 +3,7 @@ with
 
 hours as (
 
-    select cast(range as integer) as hour from range(0, 24)
+    select cast(hour as integer) as hour from generate_series(0, 23) as series (hour)
 
 ),
 

@@ -102,7 +102,7 @@ final as (
     left join services on contacts.service_code = services.service_code
     left join channels on contacts.channel = channels.channel
     left join dates as contacted_on on cast(contacts.contacted_at as date) = contacted_on.date_day
-    left join times_of_day as contact_hour on hour(contacts.contacted_at) = contact_hour.hour
+    left join times_of_day as contact_hour on extract(hour from contacts.contacted_at) = contact_hour.hour
 
 )
 

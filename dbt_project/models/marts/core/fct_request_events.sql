@@ -70,7 +70,14 @@ districts as (
 joined as (
 
     select
-        events.* exclude (_loaded_at),
+        events.event_id,
+        events.source_system,
+        events.request_id,
+        events.event_type,
+        events.department_id,
+        events.event_at,
+        events.recorded_at,
+        events._load_id,
         requests.service_code,
         requests.channel,
         requests.district_id,
@@ -110,7 +117,7 @@ final as (
         changed.recorded_at,
         {{ hours_between('changed.event_at', 'changed.recorded_at') }} as recording_lag_hours,
         -- Recorded more than a day after it happened.
-        changed.recorded_at > changed.event_at + interval 1 day as is_late_recorded,
+        changed.recorded_at > {{ dbt.dateadd('day', 1, 'changed.event_at') }} as is_late_recorded,
         changed._changed_at,
         changed._loaded_at
 
@@ -120,7 +127,7 @@ final as (
     left join channels on changed.channel = channels.channel
     left join districts on changed.district_id = districts.district_id
     left join dates as event_on on cast(changed.event_at as date) = event_on.date_day
-    left join times_of_day as event_hour on hour(changed.event_at) = event_hour.hour
+    left join times_of_day as event_hour on extract(hour from changed.event_at) = event_hour.hour
 
 )
 

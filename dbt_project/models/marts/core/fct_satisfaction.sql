@@ -70,7 +70,15 @@ districts as (
 joined as (
 
     select
-        surveys.* exclude (_loaded_at),
+        surveys.survey_id,
+        surveys.source_system,
+        surveys.request_id,
+        surveys.citizen_id,
+        surveys.score,
+        surveys.has_comment,
+        surveys.submitted_at,
+        surveys.updated_at,
+        surveys._load_id,
         -- The respondent; the survey's own citizen_id wins over the request's.
         coalesce(identity.resolved_citizen_id, requests.resolved_citizen_id) as resolved_citizen_id,
         requests.service_code,

@@ -114,7 +114,7 @@ final as (
     left join channels on requests.channel = channels.channel
     left join districts on requests.district_id = districts.district_id
     left join dates as submitted_on on cast(requests.submitted_at as date) = submitted_on.date_day
-    left join times_of_day as submitted_hour on hour(requests.submitted_at) = submitted_hour.hour
+    left join times_of_day as submitted_hour on extract(hour from requests.submitted_at) = submitted_hour.hour
     left join dates as first_response_on on cast(requests.first_response_at as date) = first_response_on.date_day
     left join dates as resolved_on on cast(requests.resolved_at as date) = resolved_on.date_day
     left join dates as closed_on on cast(requests.closed_at as date) = closed_on.date_day

@@ -68,7 +68,7 @@ contact_stats as (
         count(*) filter (where channel = 'email') as contacts_email,
         count(*) filter (where channel = 'social_media') as contacts_social_media,
         count(distinct channel) as channels_used,
-        avg(case when is_digital then 1.0 else 0.0 end) as digital_share
+        {{ mean('case when is_digital then 1.0 else 0.0 end') }} as digital_share
 
     from contacts
     group by resolved_citizen_id
@@ -95,7 +95,7 @@ category_counts as (
         resolved_citizen_id,
         category,
         count(*) as requests,
-        count(*) / sum(count(*)) over (partition by resolved_citizen_id) as share
+        {{ ratio('count(*)', 'sum(count(*)) over (partition by resolved_citizen_id)') }} as share
 
     from requests
     group by resolved_citizen_id, category
@@ -107,9 +107,9 @@ category_stats as (
     select
         resolved_citizen_id,
         -- Ties go to the alphabetically first category, so the value is deterministic.
-        first(category order by requests desc, category) as top_category,
+        {{ first_value_of('category', 'requests desc nulls last, category') }} as top_category,
         '{' || string_agg(
-            cast(to_json(category) as varchar) || ':' || cast(round(share, 4) as varchar), ','
+            cast(to_json(category) as varchar) || ':' || {{ double_to_text(round_double('share', 4)) }}, ','
             order by category
         ) || '}' as category_mix
 
@@ -120,7 +120,7 @@ category_stats as (
 
 survey_stats as (
 
-    select resolved_citizen_id, avg(score) as avg_satisfaction
+    select resolved_citizen_id, {{ mean('score') }} as avg_satisfaction
     from surveys
     group by resolved_citizen_id
 
@@ -137,16 +137,18 @@ final as (
         citizens.registered_on,
         contact_stats.first_contact_at,
         contact_stats.last_contact_at,
-        date_diff(
-            'day',
-            least(citizens.registered_on, cast(contact_stats.first_contact_at as date)),
-            as_of.as_of_date
-        ) as tenure_days,
-        date_diff('day', cast(contact_stats.last_contact_at as date), as_of.as_of_date) as recency_days,
+        -- bigint on every adapter (PostgreSQL's date difference is an integer).
+        cast({{ dbt.datediff(
+            'least(citizens.registered_on, cast(contact_stats.first_contact_at as date))',
+            'as_of.as_of_date',
+            'day'
+        ) }} as bigint) as tenure_days,
+        cast({{ dbt.datediff('cast(contact_stats.last_contact_at as date)', 'as_of.as_of_date', 'day') }} as bigint)
+            as recency_days,
         coalesce(contact_stats.contacts_total, 0) as contacts_total,
         coalesce(request_stats.requests_total, 0) as requests_total,
         coalesce(request_stats.complaints_total, 0) as complaints_total,
-        request_stats.complaints_total / request_stats.requests_total as complaint_share,
+        {{ ratio('request_stats.complaints_total', 'request_stats.requests_total') }} as complaint_share,
         coalesce(contact_stats.contacts_hotline, 0) as contacts_hotline,
         coalesce(contact_stats.contacts_web, 0) as contacts_web,
         coalesce(contact_stats.contacts_app, 0) as contacts_app,
@@ -157,7 +159,7 @@ final as (
         contact_stats.digital_share,
         survey_stats.avg_satisfaction,
         coalesce(request_stats.reopened_requests, 0) as reopened_requests,
-        request_stats.reopened_requests / request_stats.requests_total as reopen_share,
+        {{ ratio('request_stats.reopened_requests', 'request_stats.requests_total') }} as reopen_share,
         coalesce(request_stats.open_requests, 0) as open_requests,
         category_stats.top_category,
         category_stats.category_mix,

@@ -52,14 +52,22 @@ final as (
         services.commitment_hours,
         count(*) as requests_resolved,
         count(*) filter (where resolved.commitment_met) as resolved_within_commitment,
-        count(*) filter (where resolved.commitment_met) / count(*) as achieved_rate,
-        median(resolved.resolution_hours) as median_resolution_hours
+        {{ ratio('count(*) filter (where resolved.commitment_met)', 'count(*)') }} as achieved_rate,
+        {{ percentile('resolved.resolution_hours', 0.5) }} as median_resolution_hours
 
     from resolved
     inner join dates on resolved.resolution_date_key = dates.date_key
     inner join services on resolved.service_key = services.service_key
     inner join departments on services.department_key = departments.department_key
-    group by all
+    group by
+        dates.month_start_date,
+        services.department_key,
+        departments.department_id,
+        departments.department_name,
+        resolved.service_key,
+        services.service_code,
+        services.service_name,
+        services.commitment_hours
 
 )
 

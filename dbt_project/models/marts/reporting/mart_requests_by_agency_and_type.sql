@@ -35,15 +35,23 @@ final as (
         count(*) as requests,
         count(requests.closed_at) as requests_closed,
         count(*) filter (where requests.is_open) as requests_open,
-        median(requests.closure_hours) as median_hours_to_close,
-        quantile_cont(requests.closure_hours, 0.9) as p90_hours_to_close,
+        {{ percentile('requests.closure_hours', 0.5) }} as median_hours_to_close,
+        {{ percentile('requests.closure_hours', 0.9) }} as p90_hours_to_close,
         min(requests.submitted_at) as first_submitted_at,
         max(requests.submitted_at) as last_submitted_at
 
     from requests
     inner join services on requests.service_key = services.service_key
     inner join departments on requests.department_key = departments.department_key
-    group by all
+    group by
+        requests.source_system,
+        departments.department_key,
+        departments.department_id,
+        departments.department_name,
+        services.service_key,
+        services.service_code,
+        services.service_name,
+        services.category
 
 )
 

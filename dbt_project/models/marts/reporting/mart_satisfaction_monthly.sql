@@ -38,15 +38,22 @@ final as (
         channels.channel_name,
         count(*) as surveys,
         count(distinct surveys.resolved_citizen_id) as respondents,
-        avg(surveys.score) as avg_score,
-        avg(case when surveys.is_satisfied then 1.0 else 0.0 end) as satisfied_share,
-        avg(case when surveys.is_dissatisfied then 1.0 else 0.0 end) as dissatisfied_share
+        {{ mean('surveys.score') }} as avg_score,
+        {{ mean('case when surveys.is_satisfied then 1.0 else 0.0 end') }} as satisfied_share,
+        {{ mean('case when surveys.is_dissatisfied then 1.0 else 0.0 end') }} as dissatisfied_share
 
     from surveys
     inner join dates on surveys.submitted_date_key = dates.date_key
     inner join departments on surveys.department_key = departments.department_key
     inner join channels on surveys.channel_key = channels.channel_key
-    group by all
+    group by
+        dates.month_start_date,
+        surveys.department_key,
+        departments.department_id,
+        departments.department_name,
+        surveys.channel_key,
+        channels.channel,
+        channels.channel_name
 
 )
 

@@ -58,7 +58,7 @@ received as (
 
     select submitted_date_key as date_key, service_key, district_key, count(*) as requests_received
     from with_resolution_day
-    group by all
+    group by submitted_date_key, service_key, district_key
 
 ),
 
@@ -67,7 +67,7 @@ closed as (
     select closed_date_key as date_key, service_key, district_key, count(*) as requests_closed
     from with_resolution_day
     where closed_date_key <> -1
-    group by all
+    group by closed_date_key, service_key, district_key
 
 ),
 
@@ -78,14 +78,14 @@ resolved as (
         service_key,
         district_key,
         count(*) as requests_resolved,
-        median(resolution_hours) as median_resolution_hours,
-        quantile_cont(resolution_hours, 0.9) as p90_resolution_hours,
-        avg(case when commitment_met then 1.0 else 0.0 end)
+        {{ percentile('resolution_hours', 0.5) }} as median_resolution_hours,
+        {{ percentile('resolution_hours', 0.9) }} as p90_resolution_hours,
+        {{ mean('case when commitment_met then 1.0 else 0.0 end') }}
             filter (where commitment_met is not null) as share_within_commitment
 
     from with_resolution_day
     where resolution_date_key <> -1
-    group by all
+    group by resolution_date_key, service_key, district_key
 
 ),
 
@@ -94,7 +94,7 @@ first_days as (
     select received.service_key, received.district_key, min(dates.date_day) as first_day
     from received
     inner join dates on received.date_key = dates.date_key
-    group by all
+    group by received.service_key, received.district_key
 
 ),
 

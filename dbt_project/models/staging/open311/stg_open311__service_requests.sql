@@ -9,8 +9,8 @@ source as (
     select * from {{ relation_or_empty('open311', 'open311_requests', {
         'source_system': 'varchar', 'request_id': 'varchar', 'status': 'varchar', 'channel': 'varchar',
         'request_type': 'varchar', 'service_name': 'varchar', 'service_category': 'varchar',
-        'agency': 'varchar', 'agency_name': 'varchar', 'district': 'varchar', 'latitude': 'double',
-        'longitude': 'double', 'created_at': 'timestamp', 'closed_at': 'timestamp',
+        'agency': 'varchar', 'agency_name': 'varchar', 'district': 'varchar', 'latitude': 'double precision',
+        'longitude': 'double precision', 'created_at': 'timestamp', 'closed_at': 'timestamp',
         'updated_at': 'timestamp', '_load_id': 'varchar', '_loaded_at': 'timestamp',
     }) }}
 
@@ -33,8 +33,8 @@ renamed as (
         channel,
         request_type,
         status,
-        round(latitude, 3) as latitude,
-        round(longitude, 3) as longitude,
+        {{ round_double('latitude', 3) }} as latitude,
+        {{ round_double('longitude', 3) }} as longitude,
         {{ utc_to_city('created_at') }} as submitted_at,
         {{ utc_to_city('closed_at') }} as closed_at,
         {{ utc_to_city('updated_at') }} as updated_at,
