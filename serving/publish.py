@@ -6,14 +6,22 @@ built in a new file next to its target (same folder, so the same file system), c
 closed, then swapped into place with `os.replace`, which is atomic on POSIX: a reader opens either
 the old copy or the new one, never a half-written file. A reader that already has the old file open
 keeps reading the old inode until it closes; the next connection sees the new data.
+
+A publisher killed outright (SIGKILL, power loss) cannot clean up after itself: its temporary copy
+stays beside the target. Publishers into one folder therefore take turns (an `flock` on the folder
+itself, so no lock file is left behind), and each removes, while it holds that lock, the temporary
+copies of this module's naming: no live publisher can own one then, and leftovers never accumulate.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +37,8 @@ DEFAULT_SCHEMAS: tuple[str, ...] = ("marts", "ml", "quality")
 DEFAULT_STORAGE_VERSION = "v1.0.0"
 # The alias the warehouse is attached under while copying; distinct from any file-derived catalog name.
 _SOURCE = "cirm_publish_source"
+# Temporary copies are named `.<target name>.<this many hex digits>.tmp`; the cleanup matches exactly that.
+_TEMP_HEX_DIGITS = 12
 
 
 class PublishError(CirmError):
@@ -43,6 +53,8 @@ class PublishResult:
     missing_schemas: tuple[str, ...]  # asked for but absent from the warehouse (e.g. no ml in open-data mode)
     bytes: int
     seconds: float
+    # Temporary copies (and their WALs) a killed publisher had left beside the target, now removed.
+    stale_removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,8 @@ def publish_serving_copy(
 
     Needs a read lock on the warehouse: run it where no other process writes the warehouse (in Dagster,
     in the warehouse pool). On any failure the previous serving file stays as it was and no temporary
-    file is left behind.
+    file is left behind; one left by a publisher that was killed outright is removed by the next publish.
+    Publishers into the same folder take turns.
     """
     started = time.monotonic()
     warehouse_path, serving_path = Path(warehouse_path), Path(serving_path)
@@ -77,8 +90,25 @@ def publish_serving_copy(
     if serving_path.resolve() == warehouse_path.resolve():
         raise PublishError(f"the serving copy must not replace the warehouse itself ({warehouse_path})")
     serving_path.parent.mkdir(parents=True, exist_ok=True)
+    with _publisher_turn(serving_path.parent) as exclusive:
+        stale = _remove_stale_temporaries(serving_path) if exclusive else ()
+        counts, objects, missing = _publish(warehouse_path, serving_path, schemas, storage_version)
+    return PublishResult(
+        serving_path=serving_path,
+        tables=counts,
+        views_materialized=tuple(f"{o.schema}.{o.name}" for o in objects if o.kind == "view"),
+        missing_schemas=missing,
+        bytes=serving_path.stat().st_size,
+        seconds=time.monotonic() - started,
+        stale_removed=stale,
+    )
+
+
+def _publish(
+    warehouse_path: Path, serving_path: Path, schemas: Sequence[str], storage_version: str
+) -> tuple[dict[str, int], list[_Object], tuple[str, ...]]:
     # Hidden, unique, and in the target's folder: os.replace is only atomic within one file system.
-    tmp = serving_path.with_name(f".{serving_path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = serving_path.with_name(f".{serving_path.name}.{uuid.uuid4().hex[:_TEMP_HEX_DIGITS]}.tmp")
     tmp_wal = _wal_of(tmp)
     try:
         con = duckdb.connect(str(tmp), config={"storage_compatibility_version": storage_version})
@@ -100,14 +130,36 @@ def publish_serving_copy(
     finally:
         tmp.unlink(missing_ok=True)
         tmp_wal.unlink(missing_ok=True)
-    return PublishResult(
-        serving_path=serving_path,
-        tables=counts,
-        views_materialized=tuple(f"{o.schema}.{o.name}" for o in objects if o.kind == "view"),
-        missing_schemas=missing,
-        bytes=serving_path.stat().st_size,
-        seconds=time.monotonic() - started,
-    )
+    return counts, objects, missing
+
+
+@contextlib.contextmanager
+def _publisher_turn(folder: Path) -> Iterator[bool]:
+    """Hold an exclusive `flock` on `folder` (released by the OS if the holder dies); yields whether
+    it is held. A file system that cannot lock a folder (NFS) still publishes, without the cleanup:
+    a leftover there might belong to a live publisher."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _remove_stale_temporaries(serving_path: Path) -> tuple[str, ...]:
+    """Remove the temporary copies (and WALs) of `serving_path` that a killed publisher left; only
+    names of this module's making, so nothing else in the folder is touched. Call it in the turn."""
+    ours = re.compile(rf"\.{re.escape(serving_path.name)}\.[0-9a-f]{{{_TEMP_HEX_DIGITS}}}\.tmp(\.wal)?")
+    removed = []
+    for path in sorted(serving_path.parent.iterdir()):
+        if ours.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return tuple(removed)
 
 
 def _copy_objects(

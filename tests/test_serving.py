@@ -3,8 +3,12 @@ the connection URLs the README gives, and the example BI queries."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import multiprocessing as mp
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -142,6 +146,72 @@ def test_stale_wal_beside_the_target_is_not_replayed(warehouse: Path, tmp_path: 
     con = duckdb.connect(str(target), read_only=True)
     assert con.execute(COUNT_SQL).fetchall()[0][0] > 0
     con.close()
+
+
+def _publish_then_die(warehouse: str, target: str) -> None:
+    """A publisher SIGKILLed after it wrote its temporary copy, before the swap: nothing of its own
+    cleanup (finally blocks) runs, as when the OS or an operator kills the pipeline."""
+    real_copy = publish_module._copy_objects
+
+    def copy_then_die(con: duckdb.DuckDBPyConnection, *args: object) -> object:
+        real_copy(con, *args)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    publish_module._copy_objects = copy_then_die
+    publish_serving_copy(Path(warehouse), Path(target))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_killed_publishers_temporary_copy_is_removed_by_the_next_publish(warehouse: Path, tmp_path: Path) -> None:
+    target = tmp_path / "serving.duckdb"
+    publish_serving_copy(warehouse, target)
+    before = _sha256(target)
+    expected = _append_contacts(warehouse, 500)
+    ctx = mp.get_context("spawn")
+    left: list[list[str]] = []
+    for _ in range(2):
+        child = ctx.Process(target=_publish_then_die, args=(str(warehouse), str(target)))
+        child.start()
+        child.join(120)
+        assert child.exitcode == -signal.SIGKILL
+        left.append([n for n in _leftovers(tmp_path) if n.endswith(".tmp")])
+        assert _sha256(target) == before  # the killed publish never touched the published copy
+    # Each publish removes what the previous killed one left: one temporary copy at most, never a pile.
+    assert len(left[0]) == len(left[1]) == 1 and left[0] != left[1]
+    unrelated = [".serving.duckdb.not-ours.tmp", ".other.duckdb.0123456789ab.tmp", "serving.duckdb.0123456789ab.tmp"]
+    for name in unrelated:
+        (tmp_path / name).write_bytes(b"someone else's")
+    stale = set(_leftovers(tmp_path)) - set(unrelated)
+
+    result = publish_serving_copy(warehouse, target)
+
+    assert set(result.stale_removed) == stale and left[1][0] in stale
+    assert _leftovers(tmp_path) == sorted(unrelated)
+    con = duckdb.connect(str(target), read_only=True)
+    assert con.execute(COUNT_SQL).fetchall()[0][0] == expected
+    con.close()
+
+
+def test_publishers_take_turns_and_spare_a_live_publishers_temporary_copy(warehouse: Path, tmp_path: Path) -> None:
+    target = tmp_path / "serving.duckdb"
+    live = tmp_path / ".serving.duckdb.0123456789ab.tmp"
+    live.write_bytes(b"a copy another publisher is writing")
+    turn = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(turn, fcntl.LOCK_EX)  # that publisher's turn
+    results: list = []
+    publisher = threading.Thread(target=lambda: results.append(publish_serving_copy(warehouse, target)))
+    publisher.start()
+    try:
+        time.sleep(1)
+        assert publisher.is_alive() and live.exists() and not target.exists()  # waiting, not deleting
+    finally:
+        os.close(turn)  # the other publisher is gone: what it left is stale now
+    publisher.join(60)
+    assert results and results[0].stale_removed == (live.name,)
+    assert not live.exists() and target.exists()
 
 
 def _bi_reader(url: str, stop, ready, last_count, reads, errors, messages) -> None:  # noqa: ANN001
