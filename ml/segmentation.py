@@ -206,7 +206,9 @@ def _segment_citizens(
 ) -> SegmentationResult:
     scored_at = scored_at or utc_now()
     consent = citizen_360["consent_analytics"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    consenting = citizen_360.loc[consent].reset_index(drop=True)
+    # k-means depends on the order of its rows, and a table scan's order is not defined: the same
+    # citizens read in another order gave other segments (found by tests/test_fault_injection.py).
+    consenting = citizen_360.loc[consent].sort_values("citizen_id", kind="stable").reset_index(drop=True)
     features = build_citizen_features(consenting)
     params = {"seed": seed, "k_range": [k_range.start, k_range.stop], "n_bootstrap": n_bootstrap}
     model_version = fingerprint(consenting["citizen_id"].astype("string"), features.raw, params, code_version())

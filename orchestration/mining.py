@@ -147,7 +147,9 @@ def demand_forecast(context: dg.AssetExecutionContext, cirm: CirmSettings) -> It
     with connect_warehouse(settings.warehouse_path) as con:
         daily = con.sql(
             "SELECT date_day AS date, category, coalesce(district_id, 'unknown') AS district_id, "
-            "sum(requests_received)::BIGINT AS received FROM marts.mart_service_performance_daily GROUP BY ALL"
+            "sum(requests_received)::BIGINT AS received FROM marts.mart_service_performance_daily GROUP BY ALL "
+            # Series in a fixed order, whatever order the scan returns.
+            "ORDER BY date, category, district_id"
         ).df()
         holidays = {
             d for (d,) in con.execute("SELECT holiday_date FROM staging.stg_calendar__public_holidays").fetchall()

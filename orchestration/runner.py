@@ -64,9 +64,11 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
 
 
 def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Runs this runner started whose process died (killed, crashed) still look "started" and hold pool
-    slots; with the lock held none of them can be alive, so mark them failed and free their slots."""
-    stale = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={RUNNER_TAG: "cli"}))
+    """Runs this runner started whose process died (killed, crashed) still look "started" (or, killed
+    between creating the run and starting it, "not started") and may hold pool slots; with the lock
+    held none of them can be alive, so mark them failed and free their slots."""
+    unfinished = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    stale = instance.get_runs(filters=dg.RunsFilter(statuses=unfinished, tags={RUNNER_TAG: "cli"}))
     for run in stale:
         instance.report_run_failed(run, message="the process running it stopped before it finished")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)

@@ -33,16 +33,16 @@ What is checked
   published leaves no temporary serving copy.
 - After the final full run: every table of schemas raw, staging, intermediate, quarantine, snapshots,
   marts and ml has the reference's columns, row count and content checksum (every schema, not only
-  marts and ml: two clean runs agree on all of them), except the segmentation tables ORDER_DEPENDENT
-  names (a determinism bug, reported); no dbt scratch relation is left; no Dagster run is left in
+  marts and ml: two clean runs agree on all of them; ORDER_DEPENDENT names any exception, none since
+  segmentation sorts its input); no dbt scratch relation is left; no Dagster run is left in
   progress; the serving copy's marts and ml equal the reference's.
 - Content checksums leave out the columns in tests/faults.py VOLATILE_COLUMNS (each with its reason):
   they record when ingestion, dbt or mining ran, so they differ between any two runs.
 
-Known and not failed on (reported with issue 9): a run killed after Dagster created it but before it
-started stays NOT_STARTED for good (the runner releases only started runs); it holds nothing. Not
-covered: a kill while `dbt parse` rewrites target/manifest.json at start-up (only when the manifest
-is stale; dbt writes that file in place).
+A run killed after Dagster created it but before it started is released by the next run, as a
+started one is (tests/test_instance.py). Not covered here: a kill while `dbt parse` writes the
+manifest at start-up; the parse now writes into its own folder and swaps the files in whole
+(tests/test_dbt_project.py).
 
 The per-point table (point, step, trigger, what was in progress, rerun seconds, result) is written to
 `fault_points.txt` in pytest's temporary folder, with each run's output under `faults0/transcripts/`,
@@ -83,14 +83,10 @@ RAW = ("raw",)  # ingestion and the raw checks
 STAGING = ("staging", "intermediate", "quarantine")  # the dbt_staging step and the staging checks
 MARTS = ("snapshots", "marts")  # dimensions with the snapshot, incremental facts, reporting marts
 
-# Tables a rerun cannot reproduce yet because of a determinism bug outside this test (reported with
-# issue 9; delete the entries with the fix). Segmentation reads marts.mart_citizen_360 without ORDER BY
-# (orchestration/mining.py) and its k-means depends on the order of the rows, so the same citizens
-# get other segments, even another number of them, whenever the mart's rows are stored in another
-# order, as they are after a different history of runs. Ordered by citizen_id, the segments of the
-# reference and of the killed folder are identical. "rows": only the row count is compared (one row
-# per consenting citizen, fixed by the data); None: not compared.
-ORDER_DEPENDENT: dict[str, str | None] = {"ml.citizen_segments": "rows", "ml.segment_profiles": None}
+# Tables a rerun cannot reproduce, with what is still compared ("rows": the row count only; None:
+# nothing). Empty: segmentation's k-means once depended on the order of the mart's rows, which a
+# different history of runs changes; ml.segmentation now sorts its input by citizen_id.
+ORDER_DEPENDENT: dict[str, str | None] = {}  # empty since segment_citizens sorts its input
 
 KILL_POINTS: tuple[KillPoint, ...] = (
     # Ingestion. A case-system table loads in well under a second, so the kill lands in this step or

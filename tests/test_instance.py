@@ -67,3 +67,38 @@ def test_failure_sensor_names_the_step_and_the_cause() -> None:
         assert "  step broken_source: ValueError: source table 'service_requests' declares no primary key" in summary
         assert "Traceback" not in summary and 'File "' not in summary
         explain_failed_runs(context)  # the sensor itself evaluates without error
+
+
+def test_runs_a_killed_cli_left_unfinished_are_released(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster._core.utils import make_new_run_id
+
+    from orchestration.runner import RUNNER_TAG, release_stale_runs
+
+    monkeypatch.setenv("CIRM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    instance = dagster_instance(load_settings())
+    statuses = {
+        "never-started": (dg.DagsterRunStatus.NOT_STARTED, "cli"),  # killed between creating and starting
+        "killed-mid-run": (dg.DagsterRunStatus.STARTED, "cli"),
+        "from-the-ui": (dg.DagsterRunStatus.STARTED, None),  # another launcher's run: not ours to judge
+        "finished": (dg.DagsterRunStatus.SUCCESS, "cli"),
+    }
+    ids = {}
+    for name, (status, runner) in statuses.items():
+        run = DagsterRun(
+            job_name=name, run_id=make_new_run_id(), status=status, tags={RUNNER_TAG: runner} if runner else {}
+        )
+        ids[name] = instance.add_run(run).run_id
+
+    released = release_stale_runs(instance)
+
+    assert sorted(released) == sorted([ids["never-started"], ids["killed-mid-run"]])
+    after = {name: instance.get_run_by_id(run_id).status for name, run_id in ids.items()}
+    assert after == {
+        "never-started": dg.DagsterRunStatus.FAILURE,
+        "killed-mid-run": dg.DagsterRunStatus.FAILURE,
+        "from-the-ui": dg.DagsterRunStatus.STARTED,
+        "finished": dg.DagsterRunStatus.SUCCESS,
+    }
+    assert release_stale_runs(instance) == []

@@ -90,6 +90,19 @@ def test_segmentation_is_deterministic_for_a_seed(citizens, result: Segmentation
     pd.testing.assert_frame_equal(again.profiles, result.profiles)
 
 
+def test_segments_do_not_depend_on_row_order(citizens, result: SegmentationResult) -> None:
+    """A table scan returns rows in no defined order; the same citizens shuffled give the same model."""
+    frame, _ = citizens
+    shuffled = frame.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    assert not shuffled["citizen_id"].equals(frame["citizen_id"])
+    again = segment_citizens(shuffled, seed=42, scored_at=pd.Timestamp("2025-07-01 06:00"))
+    key = ["citizen_id"]
+    pd.testing.assert_frame_equal(
+        again.segments.sort_values(key).reset_index(drop=True), result.segments.sort_values(key).reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(again.profiles, result.profiles)
+
+
 def test_evaluate_against_truth_per_kind_and_overall() -> None:
     segments = pd.DataFrame(
         {"citizen_id": list("abcdef"), "kind": ["resident"] * 4 + ["business"] * 2, "segment_id": [1, 1, 2, 2, 1, 1]}

@@ -7,6 +7,8 @@ newer than the manifest (or the manifest is missing).
 from __future__ import annotations
 
 import fcntl
+import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -34,7 +36,13 @@ def _newest_input(project_dir: Path) -> float:
 
 def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
     manifest = project.manifest_path
-    return not manifest.exists() or manifest.stat().st_mtime < _newest_input(project.project_dir)
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_input(project.project_dir):
+        return True
+    try:  # one left cut short (a parse killed mid-write, before writes became atomic) is stale too
+        json.loads(manifest.read_bytes())
+    except ValueError:
+        return True
+    return False
 
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
@@ -47,6 +55,13 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     with open(target / ".parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if manifest_is_stale(project):
+            # dbt writes its artefacts in place: parse into a folder of its own, then swap each file
+            # in whole, so a process killed mid-parse leaves the old manifest or the new one.
+            scratch = project.target_path / ".parse"
+            shutil.rmtree(project.project_dir / scratch, ignore_errors=True)
             dbt = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
-            dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+            dbt.cli(["parse", "--quiet"], target_path=scratch).wait()
+            for name in ("partial_parse.msgpack", "manifest.json"):  # the manifest last: it marks "current"
+                if (project.project_dir / scratch / name).exists():
+                    os.replace(project.project_dir / scratch / name, target / name)
     return project.manifest_path
