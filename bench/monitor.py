@@ -132,6 +132,17 @@ def tree_sample(root: int) -> Sample:
     return Sample(time.time(), cpu, rss)
 
 
+def close_series(samples: list[Sample], ended: float, cpu_s: float) -> list[Sample]:
+    """The samples taken before the exit, in time order, closed by one at `ended` with the exact total.
+
+    A sample stamped at or after the exit saw the tree gone or half-reaped (the sampler stops only
+    after wait4 returns), and would put the series out of time order for interpolation; the last one
+    kept may predate the exit by up to one interval.
+    """
+    kept = sorted((s for s in samples if s.t < ended), key=lambda s: s.t)
+    return [*kept, Sample(ended, max(cpu_s, kept[-1].cpu_s if kept else 0.0), 0.0)]
+
+
 def run_monitored(
     argv: Sequence[str],
     *,
@@ -169,8 +180,6 @@ def run_monitored(
         if log is not subprocess.DEVNULL:
             log.close()
     cpu = usage.ru_utime + usage.ru_stime
-    # The last sample may predate the exit by up to one interval: close the series on the exact total.
-    samples.append(Sample(ended, max(cpu, samples[-1].cpu_s if samples else 0.0), 0.0))
     return Measured(
         argv=argv,
         returncode=proc.returncode,
@@ -178,7 +187,7 @@ def run_monitored(
         ended=ended,
         cpu_s=cpu,
         max_process_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
-        samples=samples,
+        samples=close_series(samples, ended, cpu),
         log_path=log_path,
         machine_busy_s=busy,
     )

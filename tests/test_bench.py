@@ -14,7 +14,7 @@ from bench import results as res
 from bench.events import DbtNode, RunEvents, StepRecord, dbt_nodes
 from bench.floors import execution_plan, ingest_floor, transform_floor
 from bench.harness import SCALES, _today_partition, prepare_data_dir
-from bench.monitor import Measured, Sample, run_monitored
+from bench.monitor import Measured, Sample, close_series, run_monitored
 from bench.rows import MINING_INPUTS, database_rows, source_rows, stage_rows
 from bench.stages import stage_metrics, stage_windows, step_stage
 from cirm.errors import CirmError
@@ -25,9 +25,7 @@ from simulator.drops import DROP_TABLES
 def test_monitor_sums_memory_and_cpu_over_the_process_tree(tmp_path: Path) -> None:
     # Parent and child each hold ~120 MB at the same time and each burn CPU: the tree's peak must
     # exceed any single process's, and the CPU must include the child's.
-    child = (
-        "import time; b = b\"x\" * (120 * 2**20); t = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
-    )
+    child = 'import time; b = b"x" * (120 * 2**20); t = time.process_time()\nwhile time.process_time() - t < 0.6: pass'
     parent = textwrap.dedent(
         f"""
         import subprocess, sys, time
@@ -47,6 +45,21 @@ def test_monitor_sums_memory_and_cpu_over_the_process_tree(tmp_path: Path) -> No
     assert len(measured.samples) >= 5
     whole = measured.cpu_between(measured.started, measured.ended)
     assert whole == pytest.approx(measured.cpu_s, abs=0.05)
+
+
+def test_series_drops_samples_the_sampler_took_after_the_exit() -> None:
+    # The sampler stops only after wait4 returns, so its last scan may find the tree already gone
+    # (CPU 0) and be stamped after the exit: kept, it put the series out of order and the whole
+    # run's CPU came out as 0.02 s of 1.46 s (a CI failure).
+    ended = 10.0
+    taken = [Sample(9.0, 0.0, 200.0), Sample(9.5, 1.4, 250.0), Sample(10.02, 0.0, 0.0)]
+    series = close_series(taken, ended, cpu_s=1.456)
+    assert [s.t for s in series] == [9.0, 9.5, 10.0]
+    measured = Measured(["x"], 0, 9.0, ended, 1.456, 130.0, series)
+    assert measured.cpu_between(9.0, ended) == pytest.approx(1.456)
+    assert measured.peak_rss_mb == 250.0
+    # Nothing sampled (a command faster than one interval): the total still closes the series.
+    assert close_series([], ended, cpu_s=0.3) == [Sample(ended, 0.3, 0.0)]
 
 
 def _measured(start: float, seconds: float, cpu_per_s: float, rss: dict[float, float]) -> Measured:
