@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from cirm.dbt_paths import DBT_PROJECT_DIR
 from cirm.settings import load_settings
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 _RUN_START = {"RUN_START", "PIPELINE_START"}
 _RUN_END = {"RUN_SUCCESS", "PIPELINE_SUCCESS", "RUN_FAILURE", "PIPELINE_FAILURE"}
 

@@ -14,16 +14,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from bench.events import DBT_PROJECT_DIR
 from bench.monitor import self_cpu_s
 from bench.rows import drop_reader
+from cirm.dbt_paths import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from cirm.errors import CirmError
 from cirm.pseudonym import install_pseudonym_key
 from cirm.settings import Settings
@@ -108,7 +107,6 @@ def compile_project(warehouse: Path, target_dir: Path, settings: Settings) -> di
     which is what the pipeline's full run executes. Target and logs stay out of the project's own
     target folder, which the Dagster code location reads.
     """
-    dbt = Path(sys.executable).with_name("dbt")
     env = {
         **os.environ,
         # The profile's plugin loads the settings again in dbt's process: same city, same key rules.
@@ -120,7 +118,7 @@ def compile_project(warehouse: Path, target_dir: Path, settings: Settings) -> di
         "DBT_TARGET_PATH": str(target_dir),
         "DBT_LOG_PATH": str(target_dir / "logs"),
     }
-    argv = [str(dbt if dbt.exists() else "dbt"), "compile", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)]
+    argv = [DBT_EXECUTABLE, "compile", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)]
     argv += ["--select", "resource_type:model resource_type:snapshot"]
     done = subprocess.run(argv, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -240,13 +240,16 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_publish_postgres(args: argparse.Namespace, settings: Settings) -> int:
     """Mirror raw to PostgreSQL, build the models there, copy the ML outputs, refresh bi_reader."""
+    from cirm.locking import data_folder_lock
     from pg_warehouse import publish_to_postgres
 
     url = args.url or settings.postgres_warehouse_url
     if not url:
         raise CirmError("no PostgreSQL warehouse: set CIRM_POSTGRES_WAREHOUSE_URL or pass --url postgresql://...")
     started = time.monotonic()
-    counts = publish_to_postgres(settings, url)
+    # As `cirm run` and `cirm erase` do: one state of the DuckDB warehouse for the whole copy.
+    with data_folder_lock(settings.data_dir):
+        counts = publish_to_postgres(settings, url)
     print(f"published to {redact_url(url)} in {time.monotonic() - started:.1f}s (read-only role: bi_reader)")
     for table, n in counts.items():
         print(f"  {table:<48} {n:>12,}")

@@ -33,7 +33,7 @@ def postgres_warehouse(context: dg.AssetExecutionContext, cirm: CirmSettings) ->
     url = settings.postgres_warehouse_url
     if not url:  # the definitions were loaded with the setting, the run without it
         raise dg.Failure("CIRM_POSTGRES_WAREHOUSE_URL is not set for this run")
-    counts = publish_to_postgres(settings, url, echo=context.log.warning, hold_lock=False)
+    counts = publish_to_postgres(settings, url, echo=context.log.warning)
     return dg.MaterializeResult(
         metadata={
             "database": parse_pg_url(url).display,

@@ -10,17 +10,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cirm.dbt_paths import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from pg_warehouse.connection import PgWarehouseError, dbt_environment, parse_pg_url
 
-PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-# The dbt installed beside this interpreter, so it works without an activated venv.
-_DBT = Path(sys.executable).with_name("dbt")
-DBT = str(_DBT) if _DBT.exists() else "dbt"
 TIMEOUT_SECONDS = 3 * 3600
 _FAILED = {"error", "fail", "runtime error"}
 
@@ -88,8 +84,8 @@ def run_dbt_postgres(
     work_dir = Path(work_dir)
     target_path = work_dir / "target"
     command = [
-        DBT, *args, "--target", "postgres",
-        "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+        DBT_EXECUTABLE, *args, "--target", "postgres",
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(target_path), "--log-path", str(work_dir / "logs"),
     ]  # fmt: skip
     # Plain text: the output ends up in error messages.
@@ -108,10 +104,10 @@ def run_dbt_postgres(
             capture_output=True,
             text=True,
             timeout=TIMEOUT_SECONDS,
-            cwd=PROJECT_DIR,
+            cwd=DBT_PROJECT_DIR,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise PgBuildError(f"could not run dbt ({DBT}): {exc}") from exc
+        raise PgBuildError(f"could not run dbt ({DBT_EXECUTABLE}): {exc}") from exc
     failed, skipped = _node_statuses(run_results)
     return BuildResult(proc.returncode, failed, skipped, proc.stdout + proc.stderr, target_path)
 

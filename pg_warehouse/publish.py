@@ -1,14 +1,13 @@
 """Publish the warehouse to PostgreSQL: raw mirrored, models built there, ML outputs copied, and a
 read-only role for BI tools.
 
-`publish_to_postgres` is what `cirm publish-postgres` runs. It holds the data-folder lock (as
-`cirm run` and `cirm erase` do) so raw, the snapshot history and the ML outputs come from one state
-of the DuckDB warehouse.
+`publish_to_postgres` is what `cirm publish-postgres` runs. Its caller holds the data-folder lock
+(the command itself, or the `cirm run` whose step it is), so raw, the snapshot history and the ML
+outputs come from one state of the DuckDB warehouse.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -16,7 +15,6 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from cirm.locking import data_folder_lock
 from cirm.settings import Settings
 from pg_warehouse.build import build_postgres
 from pg_warehouse.connection import (
@@ -82,14 +80,13 @@ def publish_to_postgres(
     *,
     dbt_vars: Mapping[str, object] | None = None,
     echo: Callable[[str], None] = print,
-    hold_lock: bool = True,
 ) -> dict[str, int]:
     """Mirror raw -> dbt build on PostgreSQL -> publish ml -> ensure bi_reader.
 
     Returns the rows per 'schema.table' PostgreSQL then holds in raw, snapshots, marts and ml. A
     failed build raises (naming the failing models and tests) before ml is published, so the ML
-    outputs never run ahead of the marts they were computed from. `hold_lock=False` is for the
-    pipeline's own step: its run already holds the data folder (the lock is not re-entrant).
+    outputs never run ahead of the marts they were computed from. The caller holds the data-folder
+    lock (cirm.locking; it is not re-entrant, and a pipeline step runs inside a run that holds it).
     """
     target = parse_pg_url(pg_url)
     secret = settings.pseudonym_secret  # a refused key fails before anything is copied
@@ -98,12 +95,11 @@ def publish_to_postgres(
         "CIRM_CITY_TIMEZONE": settings.city_timezone,
         "CIRM_HOLIDAY_COUNTRY": settings.holiday_country,
     }
-    with data_folder_lock(settings.data_dir, echo) if hold_lock else contextlib.nullcontext():
-        mirror_raw(settings.warehouse_path, pg_url)
-        _warn_about_collation(target, echo)
-        build = build_postgres(pg_url, secret, settings.data_dir / "postgres", dbt_vars=dbt_vars, env=env)
-        build.raise_for_failures()
-        publish_ml(settings.warehouse_path, pg_url)
+    mirror_raw(settings.warehouse_path, pg_url)
+    _warn_about_collation(target, echo)
+    build = build_postgres(pg_url, secret, settings.data_dir / "postgres", dbt_vars=dbt_vars, env=env)
+    build.raise_for_failures()
+    publish_ml(settings.warehouse_path, pg_url)
     ensure_bi_reader(pg_url)
     return table_counts(target, PUBLISHED_SCHEMAS)
 

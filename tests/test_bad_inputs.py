@@ -27,6 +27,7 @@ from ingest.drops import DropFileError, DropLoad, load_channel
 from ingest.warehouse import connect_warehouse, fetch_one, quote_ident
 from simulator.drops import DROP_TABLES
 from tests.bad_inputs.make_corpus import write_generated
+from tests.dbt_cli import DbtResult, run_dbt
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "tests" / "bad_inputs"
@@ -36,7 +37,6 @@ LOADED = [e for e in ENTRIES if e["outcome"] in ("quarantine", "accepted")]
 GOOD = {p.name.split("_", 1)[0]: p for p in (CORPUS / "good").iterdir()}
 STAGING = {channel: f"stg_channel_drops__{table}" for channel, table in DROP_TABLES.items()}
 BIN = Path(sys.executable).parent
-DBT = str(BIN / "dbt") if (BIN / "dbt").exists() else "dbt"
 CIRM = str(BIN / "cirm") if (BIN / "cirm").exists() else "cirm"
 
 
@@ -148,23 +148,9 @@ class Loaded:
     dbt_output: str
 
 
-def _run_dbt(warehouse: Path, work: Path) -> subprocess.CompletedProcess[str]:
+def _run_dbt(warehouse: Path, work: Path) -> DbtResult:
     models = [*STAGING.values(), *(f"quarantine_{table}" for table in DROP_TABLES.values())]
-    env = {
-        **os.environ,
-        "CIRM_WAREHOUSE_PATH": str(warehouse),
-        "CIRM_PSEUDONYM_SECRET": "bad-inputs-secret",
-        "CIRM_CITY_TIMEZONE": "America/New_York",
-        "CIRM_HOLIDAY_COUNTRY": "US",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_VERSION_CHECK": "false",
-    }
-    command = [
-        DBT, "run", "--select", *models,
-        "--project-dir", str(REPO / "dbt_project"), "--profiles-dir", str(REPO / "dbt_project"),
-        "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-    ]  # fmt: skip
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    return run_dbt(warehouse, "run", "--select", *models, work_dir=work, secret="bad-inputs-secret", timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +162,7 @@ def loaded(corpus_files: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
     with connect_warehouse(warehouse) as con:
         loads = {channel: load_channel(con, work / "drops", channel, "corpus") for channel in DROP_TABLES}
     proc = _run_dbt(warehouse, work)
-    return Loaded(warehouse, loads, proc.returncode, proc.stdout + proc.stderr)
+    return Loaded(warehouse, loads, proc.returncode, proc.output)
 
 
 def _same(actual: object, expected: object) -> bool:

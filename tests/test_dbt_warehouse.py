@@ -8,11 +8,8 @@ in a temporary folder.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +17,7 @@ import duckdb
 import pytest
 
 from cirm.pseudonym import pseudonymize
+from tests.dbt_cli import SECRET, DbtResult, run_dbt
 from tests.fixtures.raw_fixture import (
     CITIZENS,
     DAY_WINDOWS,
@@ -29,11 +27,7 @@ from tests.fixtures.raw_fixture import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT_DIR = REPO / "dbt_project"
-# The dbt installed beside this interpreter, so the tests work without activating the venv.
-DBT = str(Path(sys.executable).with_name("dbt")) if Path(sys.executable).with_name("dbt").exists() else "dbt"
 QUERIES_DIR = REPO / "queries" / "warehouse"
-SECRET = "fixture-secret-for-tests"
 DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "snapshots", "quarantine")
 QUARANTINED_ENTITIES = {
     # raw table -> (staging model, key column)
@@ -45,36 +39,6 @@ QUARANTINED_ENTITIES = {
     "web_events": ("stg_channel_drops__web_events", "event_id"),
     "app_events": ("stg_channel_drops__app_events", "event_id"),
 }
-
-
-@dataclass
-class DbtResult:
-    returncode: int
-    output: str
-    target_path: Path
-
-    def run_results(self) -> dict:
-        return json.loads((self.target_path / "run_results.json").read_text())
-
-
-def run_dbt(db_path: Path, *args: str, work_dir: Path) -> DbtResult:
-    target_path = work_dir / "target"
-    env = {
-        **os.environ,
-        "CIRM_WAREHOUSE_PATH": str(db_path),
-        "CIRM_PSEUDONYM_SECRET": SECRET,
-        "CIRM_CITY_TIMEZONE": "America/New_York",
-        "CIRM_HOLIDAY_COUNTRY": "US",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_VERSION_CHECK": "false",
-    }
-    command = [
-        DBT, *args,
-        "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-        "--target-path", str(target_path), "--log-path", str(work_dir / "logs"),
-    ]  # fmt: skip
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    return DbtResult(proc.returncode, proc.stdout + proc.stderr, target_path)
 
 
 def copy_warehouse(source: Path, target: Path) -> Path:

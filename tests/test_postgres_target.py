@@ -42,9 +42,9 @@ from pg_warehouse import (
 )
 from pg_warehouse.connection import KEY_SETTING, PgTarget
 from tests.conftest import fresh_pg_database
+from tests.dbt_cli import SECRET, run_dbt
 from tests.fixtures.open311.exports import nyc_row, write_nyc
 from tests.fixtures.raw_fixture import apply_fixture_day, build_raw_fixture
-from tests.test_dbt_warehouse import SECRET, run_dbt
 
 pytestmark = pytest.mark.postgres
 
@@ -412,9 +412,10 @@ def test_pipeline_step_publishes_when_the_setting_names_a_warehouse(
     assert counts["marts.fct_service_requests"] > 0
     with psycopg.connect(pg_database, autocommit=True) as con:
         con.execute("set role bi_reader")
-        assert con.execute("select count(*) from marts.fct_service_requests").fetchone()[0] == counts[
-            "marts.fct_service_requests"
-        ]
+        assert (
+            con.execute("select count(*) from marts.fct_service_requests").fetchone()[0]
+            == counts["marts.fct_service_requests"]
+        )
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             con.execute("select * from raw.citizens limit 1")
 

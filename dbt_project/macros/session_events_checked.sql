@@ -108,6 +108,86 @@ checked as (
 select * from checked
 {% endmacro %}
 
+{#- The staging model of a web or app event drop: the events that passed the hard rules of their
+    gate (session_events_checked), once each. -#}
+{% macro session_events_staged(checked_relation) %}
+with
+
+checked as (
+
+    select * from {{ checked_relation }}
+
+),
+
+passed as (
+
+    select
+        event_id,
+        source_system,
+        channel,
+        session_id,
+        email_pseudonym,
+        is_email_malformed,
+        citizen_id,
+        event_name,
+        service_code,
+        request_id,
+        event_at,
+        _source_file,
+        _row_number,
+        _load_id,
+        _loaded_at
+
+    from checked
+    where failed_rule is null
+
+)
+
+select * from passed
+{% endmacro %}
+
+{#- The quarantine model of a web or app event drop: the rows that failed a hard rule of their gate,
+    with the rule, so raw = staging + quarantine, row for row. Personal fields appear only as
+    pseudonyms. -#}
+{% macro session_events_quarantined(checked_relation) %}
+with
+
+checked as (
+
+    select * from {{ checked_relation }}
+
+),
+
+failed as (
+
+    select
+        event_id,
+        source_system,
+        channel,
+        session_id,
+        email_pseudonym,
+        is_email_malformed,
+        citizen_id_text,
+        event_name,
+        service_code,
+        request_id_text,
+        ts_text,
+        event_at,
+        _source_file,
+        _row_number,
+        failed_rule,
+        _load_id,
+        _loaded_at,
+        {{ run_started_at_city() }} as quarantined_at
+
+    from checked
+    where failed_rule is not null
+
+)
+
+select * from failed
+{% endmacro %}
+
 {#- An integer field of a drop file (text): digits with an optional sign, and a '.0' tail as
     spreadsheets write whole numbers. A plain try_cast would round '30.5' and read '0x10' and '1e3',
     silently changing what was delivered; anything else is null here, so the gate's

@@ -10,18 +10,14 @@ import fcntl
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+from cirm.dbt_paths import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
 _PROJECT_INPUTS = ("models", "snapshots", "macros", "seeds", "tests", "analyses")
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml")
-
-# The dbt installed beside this interpreter, so it works without activating the venv.
-_BESIDE = Path(sys.executable).with_name("dbt")
-DBT_EXECUTABLE = str(_BESIDE) if _BESIDE.exists() else (shutil.which("dbt") or "dbt")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 

@@ -1,34 +1,3 @@
--- The events of raw.app_events that pass the hard rules, once each (int_app_events_checked).
-with
-
-checked as (
-
-    select * from {{ ref('int_app_events_checked') }}
-
-),
-
-passed as (
-
-    select
-        event_id,
-        source_system,
-        channel,
-        session_id,
-        email_pseudonym,
-        is_email_malformed,
-        citizen_id,
-        event_name,
-        service_code,
-        request_id,
-        event_at,
-        _source_file,
-        _row_number,
-        _load_id,
-        _loaded_at
-
-    from checked
-    where failed_rule is null
-
-)
-
-select * from passed
+-- The events of raw.app_events that pass the hard rules, once each (int_app_events_checked); the
+-- model is shared with the web channel (macro session_events_staged).
+{{ session_events_staged(ref('int_app_events_checked')) }}
