@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -27,3 +28,26 @@ def test_a_manifest_cut_short_is_parsed_again_and_replaced_whole(tmp_path: Path)
     ensure_manifest(project)
     assert len(json.loads(manifest.read_text())["nodes"]) == nodes
     assert not manifest_is_stale(project)
+
+
+def test_only_the_newest_invocation_folders_are_kept(tmp_path: Path) -> None:
+    from orchestration.dbt.assets import prune_invocation_folders
+
+    target = tmp_path / "target"
+    folders = [target / f"dbt_staging-{i:07x}-abcdef{i % 10}" for i in range(12)]
+    for i, folder in enumerate(folders):  # folders[0] is the oldest
+        (folder / "compiled").mkdir(parents=True)
+        (folder / "run_results.json").write_text("{}")
+        os.utime(folder, (1_000_000 + i, 1_000_000 + i))
+    # The project's own state and anything not named as dagster-dbt names invocations stay.
+    for keep in ("manifest.json", "partial_parse.msgpack"):
+        (target / keep).write_text("{}")
+    (target / ".parse").mkdir()
+    (target / "my-notes").mkdir()
+
+    removed = prune_invocation_folders(target, keep=5)
+    assert sorted(removed) == sorted(folders[:7])
+    left = sorted(p.name for p in target.iterdir())
+    others = ["manifest.json", "partial_parse.msgpack", ".parse", "my-notes"]
+    assert left == sorted([*(f.name for f in folders[7:]), *others])
+    assert prune_invocation_folders(target, keep=5) == []

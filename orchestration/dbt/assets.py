@@ -8,7 +8,9 @@
 - reporting marts: rebuilt from the facts.
 """
 
+import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,11 @@ DIMENSIONS_SELECT = "path:models/marts/core"
 REPORTING_SELECT = "path:models/marts/reporting"
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# dagster-dbt names each invocation's target folder `<op>-<run id[:7]>-<uuid[:7]>`.
+_INVOCATION_FOLDER = re.compile(r"^\w+-[0-9a-f]{7}-[0-9a-f]{7}$")
+# About ten runs (four dbt steps each): enough to debug recent runs and for the benchmark, which
+# reads a run's results after it ends.
+KEPT_INVOCATIONS = 40
 MANIFEST = ensure_manifest()
 TRANSLATOR = CirmDbtTranslator()
 
@@ -47,7 +54,9 @@ def _stream(dbt: DbtCliResource, context: dg.AssetExecutionContext, args: list[s
     try:
         yield from _events(invocation)
     finally:
-        keep_partial_parse(invocation.target_path, dbt_project.project_dir / dbt_project.target_path)
+        project_target = dbt_project.project_dir / dbt_project.target_path
+        keep_partial_parse(invocation.target_path, project_target)
+        prune_invocation_folders(project_target)
 
 
 def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
@@ -63,6 +72,25 @@ def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
     staged = project_target / f".{PARTIAL_PARSE_FILE}.{os.getpid()}"
     shutil.copyfile(state, staged)
     os.replace(staged, project_target / PARTIAL_PARSE_FILE)  # atomic for a concurrent reader
+
+
+def prune_invocation_folders(project_target: Path, keep: int = KEPT_INVOCATIONS) -> list[Path]:
+    """Remove all but the newest `keep` invocation folders; returns those removed.
+
+    Each holds a manifest, the compiled SQL and the run results, 2-10 MB: a city running daily
+    would otherwise fill its disk. Newest by modification time, so a folder another data folder's
+    run is writing right now is among those kept.
+    """
+    folders: list[tuple[float, Path]] = []
+    for path in project_target.iterdir():
+        if _INVOCATION_FOLDER.match(path.name):
+            with contextlib.suppress(OSError):  # pruned meanwhile by a concurrent step
+                folders.append((path.stat().st_mtime, path))
+    folders.sort(reverse=True)
+    removed = [path for _, path in folders[keep:]]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
 
 
 def _events(invocation: DbtCliInvocation) -> Iterator[Any]:
