@@ -20,8 +20,9 @@ How it is laid out, and why it fits in about ten minutes on two cores
   second after the step really started: the runner polls the event log); in dbt steps, the moment
   dbt's structured log shows it starting a given node (model or snapshot), because dbt's own start-up
   takes 5-25 s and a delay would mostly hit that; "by time" fires a fixed number of seconds after
-  launch, wherever the run is then; the mid-copy point fires as soon as the temporary serving copy
-  exists. The whole process group is killed (dbt runs as a child process).
+  launch, wherever the run is then (short enough that the fastest run of its selection is still
+  going); the mid-copy point fires as soon as the temporary serving copy exists. The whole process
+  group is killed (dbt runs as a child process).
 
 What is checked
 - After every kill: no process of the run survives; the serving copy is absent (never published) or
@@ -93,10 +94,13 @@ KILL_POINTS: tuple[KillPoint, ...] = (
     # one of the next tables (the table says which).
     KillPoint("case-system table", "ingest", step="raw__request_events", select=RAW),
     KillPoint("drop channel mid-load", "ingest", step="raw__web_events", delay=1.0, select=RAW),
-    # The dbt_staging step (staging, intermediate, quarantine), then its checks. By time: dbt_staging
-    # starts 12-25 s after launch and runs 25-55 s, depending on the machine.
+    # The dbt_staging step (staging, intermediate, quarantine), then its checks. By time: the offsets
+    # must be shorter than the fastest run of the selection, or the trigger never fires (45 s and
+    # 50 s never did on an idle machine, where a staging selection ends 26 s after launch and a
+    # marts one 30 s after). Where the kill lands depends on the machine: dbt on an idle one (its
+    # dbt_staging starts 17 s after launch), the CLI's start-up on a loaded one.
     KillPoint("dbt staging, early", "dbt", step="dbt_staging", select=STAGING),
-    KillPoint("by time, staging", "dbt", at=45.0, select=STAGING),
+    KillPoint("by time, staging", "dbt", at=18.0, select=STAGING),
     KillPoint(
         "dbt staging, mid-step", "dbt", step="dbt_staging", dbt_node="model.cirm.int_citizen_identity", select=STAGING
     ),
@@ -111,7 +115,7 @@ KILL_POINTS: tuple[KillPoint, ...] = (
         dbt_node="model.cirm.fct_service_requests",
         select=MARTS,
     ),
-    KillPoint("by time, marts", "dbt", at=50.0, select=MARTS),
+    KillPoint("by time, marts", "dbt", at=21.0, select=MARTS),
     KillPoint(
         "reporting marts",
         "dbt",
