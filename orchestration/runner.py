@@ -5,15 +5,17 @@ it starts and ends, so a long run is never silent.
 """
 
 import contextlib
+import logging
 import os
 import re
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import dagster as dg
 from dagster._core.events import DagsterEventType
@@ -155,7 +157,7 @@ def _run_locked(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     report = RunReport(run_id, False, 0.0, steps_total, log_path=log_path)
-    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log), _library_logs_to(log):
         for stale in release_stale_runs(instance):
             echo(f"marked run {stale} failed: its process had stopped")
         worker = threading.Thread(target=work, name="cirm-run", daemon=True)
@@ -177,6 +179,22 @@ def _run_locked(
     result = outcome["result"]
     report.success = bool(result.success) and not report.steps_failed  # type: ignore[attr-defined]
     return report
+
+
+@contextlib.contextmanager
+def _library_logs_to(stream: TextIO) -> Iterator[None]:
+    """Python log records of the libraries (dagster-dbt's notices about column lineage it cannot
+    build, with tracebacks) go to the run's log file. With no handler configured, Python prints
+    warnings on stderr: the console would show tracebacks for what is no fault of the data."""
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
 
 
 def _follow_until_done(
