@@ -195,46 +195,83 @@ def _personal_values(settings: Settings) -> list[str]:
     return sorted(v for v in values | normalized if len(v) >= 6)
 
 
-def test_no_clear_text_personal_data_past_raw(city: City) -> None:
+PAST_RAW = ("staging", "intermediate", "snapshots", "marts", "ml", "quality", "quarantine")
+
+
+def _personal_data_hits(database: Path, schemas: tuple[str, ...] | None, personal: list[str]) -> tuple[list, int]:
+    """Every text column of `database` (of `schemas`, or all but raw and meta) searched for every
+    personal value: whole, digits only, and inside longer free text. Returns (hits, columns scanned)."""
+    import duckdb
+
+    hits_found: list = []
+    scanned = 0
+    con = duckdb.connect(str(database), read_only=True)
+    con.execute("CREATE TEMP TABLE personal (v VARCHAR)")
+    con.executemany("INSERT INTO personal VALUES (?)", [(v,) for v in personal])
+    columns = con.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+        "WHERE data_type = 'VARCHAR' AND table_schema NOT IN ('raw', 'meta', 'information_schema', 'pg_catalog')"
+        "AND table_catalog = current_database()"
+    ).fetchall()
+    for schema, table, column in columns:
+        if schemas is not None and schema not in schemas:
+            continue
+        # Whole values (also digits only, for phones and ids) by a hash join; longer free text also
+        # by containment, which is a nested loop, so only over values that could embed one.
+        # Digests (pseudonyms, keys) are not clear text, and their hex digits could hold a phone's.
+        values = (
+            f'SELECT DISTINCT lower(trim("{column}")) AS v FROM "{schema}"."{table}" '
+            f"""WHERE NOT regexp_full_match(coalesce("{column}", ''), '[0-9a-f]{{32}}|[0-9a-f]{{64}}')"""
+        )
+        hits = con.execute(
+            f"WITH t AS ({values}), "
+            "found AS (SELECT t.v, p.v AS p FROM t JOIN personal p ON p.v = t.v "
+            "UNION ALL SELECT t.v, p.v FROM t JOIN personal p ON p.v = regexp_replace(t.v, '[^0-9]', '', 'g') "
+            "UNION ALL SELECT t.v, p.v FROM (SELECT v FROM t WHERE length(v) > 16 AND regexp_matches(v, '[ @]')) t "
+            "JOIN personal p ON contains(t.v, p.v)) "
+            "SELECT any_value(v), any_value(p), count(*) FROM found"
+        ).fetchall()[0]
+        if hits[2]:
+            hits_found.append((database.name, schema, table, column, hits))
+        scanned += 1
+    con.close()
+    return hits_found, scanned
+
+
+def test_no_clear_text_personal_data_past_raw(city: City, tmp_path: Path) -> None:
     """Staging, every later layer and the serving copy hold pseudonyms only: scan every text column
-    for every personal value of the sources, as a whole value and inside longer text."""
+    for every personal value of the sources, as a whole value and inside longer text. The same scan
+    finds leaks planted in a copy of the serving copy."""
+    import shutil
+
     import duckdb
 
     personal = _personal_values(city.settings)
     assert len(personal) > 1000  # the scan has something to find
-    scanned = 0
-    past_raw = ("staging", "intermediate", "snapshots", "marts", "ml", "quality", "quarantine")
-    for database, schemas in ((city.settings.warehouse_path, past_raw), (city.settings.serving_path, None)):
-        con = duckdb.connect(str(database), read_only=True)
-        con.execute("CREATE TEMP TABLE personal (v VARCHAR)")
-        con.executemany("INSERT INTO personal VALUES (?)", [(v,) for v in personal])
-        columns = con.execute(
-            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
-            "WHERE data_type = 'VARCHAR' AND table_schema NOT IN ('raw', 'meta', 'information_schema', 'pg_catalog')"
-            "AND table_catalog = current_database()"
-        ).fetchall()
-        for schema, table, column in columns:
-            if schemas is not None and schema not in schemas:
-                continue
-            # Whole values (also digits only, for phones and ids) by a hash join; longer free text also
-            # by containment, which is a nested loop, so only over values that could embed one.
-            # Digests (pseudonyms, keys) are not clear text, and their hex digits could hold a phone's.
-            values = (
-                f'SELECT DISTINCT lower(trim("{column}")) AS v FROM "{schema}"."{table}" '
-                f"""WHERE NOT regexp_full_match(coalesce("{column}", ''), '[0-9a-f]{{32}}|[0-9a-f]{{64}}')"""
+    warehouse_hits, warehouse_scanned = _personal_data_hits(city.settings.warehouse_path, PAST_RAW, personal)
+    serving_hits, serving_scanned = _personal_data_hits(city.settings.serving_path, None, personal)
+    assert warehouse_hits == [] and serving_hits == []
+    assert warehouse_scanned > 50 and serving_scanned > 20
+
+    # Planted: an email inside a comment, a phone with its punctuation, a national id in upper case.
+    import sqlalchemy as sa
+
+    with sa.create_engine(city.settings.source_url).connect() as src:
+        email, phone, national_id = src.execute(
+            sa.text(
+                "SELECT email, phone, identity_number FROM citizens "
+                "WHERE email IS NOT NULL AND phone IS NOT NULL AND identity_number IS NOT NULL LIMIT 1"
             )
-            hits = con.execute(
-                f"WITH t AS ({values}), "
-                "found AS (SELECT t.v, p.v AS p FROM t JOIN personal p ON p.v = t.v "
-                "UNION ALL SELECT t.v, p.v FROM t JOIN personal p ON p.v = regexp_replace(t.v, '[^0-9]', '', 'g') "
-                "UNION ALL SELECT t.v, p.v FROM (SELECT v FROM t WHERE length(v) > 16 AND regexp_matches(v, '[ @]')) t "
-                "JOIN personal p ON contains(t.v, p.v)) "
-                "SELECT any_value(v), any_value(p), count(*) FROM found"
-            ).fetchall()[0]
-            assert hits[2] == 0, (database.name, schema, table, column, hits)
-            scanned += 1
-        con.close()
-    assert scanned > 50
+        ).one()
+    leaky = shutil.copyfile(city.settings.serving_path, tmp_path / "leaky.duckdb")
+    with duckdb.connect(str(leaky)) as con:
+        con.execute("CREATE TABLE marts.notes (note VARCHAR, contact VARCHAR, ref VARCHAR)")
+        con.execute(
+            "INSERT INTO marts.notes VALUES (?, ?, ?)",
+            [f"citizen wrote from {email} about the pothole", phone, national_id.upper()],
+        )
+    planted, _ = _personal_data_hits(leaky, None, personal)
+    assert sorted(h[3] for h in planted) == ["contact", "note", "ref"], planted
 
 
 def test_a_new_day_then_a_no_op_run(city: City) -> None:
