@@ -26,13 +26,22 @@ contacts as (
     {% if is_incremental() %}
     where {{ in_change_window('_changed_at', '_loaded_at') }}
         -- A change to a citizen can also take a match away (a new phone number): recompute the
-        -- contacts now linked to a citizen whose registrations changed in the window.
+        -- contacts now linked to a citizen whose registrations changed in the window. Semi-joins
+        -- on one id each: a join on `in (citizen_id, resolved_citizen_id)` is no equi-join, and
+        -- compared every existing contact with every changed citizen (7 s of a 10 s daily step
+        -- at S, against 0.5 s for the whole fact's first build).
         or contact_id in (
             select existing.contact_id
             from {{ this }} as existing
-            inner join identity
-                on existing.resolved_citizen_id in (identity.citizen_id, identity.resolved_citizen_id)
-            where {{ in_change_window('identity.updated_at', 'identity._loaded_at') }}
+            where existing.resolved_citizen_id in (
+                select identity.citizen_id
+                from identity
+                where {{ in_change_window('identity.updated_at', 'identity._loaded_at') }}
+                union all
+                select identity.resolved_citizen_id
+                from identity
+                where {{ in_change_window('identity.updated_at', 'identity._loaded_at') }}
+            )
         )
     {% endif %}
 
