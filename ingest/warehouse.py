@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -95,11 +96,32 @@ def layer_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]
     return counts
 
 
-def table_checksum(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> tuple[int, str]:
-    """Row count and an order-independent digest of every value, load metadata included."""
+def table_checksum(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, exclude: Iterable[str] = ()
+) -> tuple[int, str]:
+    """Row count and an order-independent digest of every value, load metadata included unless its
+    columns are named in `exclude` (case-insensitive)."""
     qualified = f"{quote_ident(schema)}.{quote_ident(table)}"
+    excluded = {c.lower() for c in exclude}
+    row = "t::VARCHAR"
+    if excluded:
+        kept = [
+            c
+            for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() "
+                "AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                [schema, table],
+            ).fetchall()
+            if c.lower() not in excluded
+        ]
+        row = (
+            f"CAST(struct_pack({', '.join(f'{quote_ident(c)} := t.{quote_ident(c)}' for c in kept)}) AS VARCHAR)"
+            if kept
+            else "''"
+        )
     count, digest = fetch_one(
         con,
-        f"SELECT count(*), md5(coalesce(string_agg(t::VARCHAR, chr(10) ORDER BY t::VARCHAR), '')) FROM {qualified} t",
+        f"SELECT count(*), md5(coalesce(string_agg(r, chr(10) ORDER BY r), '')) "
+        f"FROM (SELECT {row} AS r FROM {qualified} t)",
     )
     return int(count), str(digest)

@@ -150,16 +150,23 @@ def _publisher_turn(folder: Path) -> Iterator[bool]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _remove_stale_temporaries(serving_path: Path) -> tuple[str, ...]:
-    """Remove the temporary copies (and WALs) of `serving_path` that a killed publisher left; only
-    names of this module's making, so nothing else in the folder is touched. Call it in the turn."""
+def temporary_copies(serving_path: Path) -> list[Path]:
+    """The temporary copies (and their WALs) of `serving_path` beside it: names of this module's
+    making only, so nothing else in the folder counts. A live publish has one; any other was left
+    by a publisher killed outright."""
     ours = re.compile(rf"\.{re.escape(serving_path.name)}\.[0-9a-f]{{{_TEMP_HEX_DIGITS}}}\.tmp(\.wal)?")
-    removed = []
-    for path in sorted(serving_path.parent.iterdir()):
-        if ours.fullmatch(path.name) and path.is_file():
-            path.unlink(missing_ok=True)
-            removed.append(path.name)
-    return tuple(removed)
+    if not serving_path.parent.is_dir():
+        return []
+    return sorted(p for p in serving_path.parent.iterdir() if ours.fullmatch(p.name) and p.is_file())
+
+
+def _remove_stale_temporaries(serving_path: Path) -> tuple[str, ...]:
+    """Remove the temporary copies a killed publisher left. Call it in the turn: no live publisher
+    can own one then."""
+    removed = temporary_copies(serving_path)
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return tuple(p.name for p in removed)
 
 
 def _copy_objects(

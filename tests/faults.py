@@ -25,13 +25,16 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.warehouse import quote_ident, table_checksum
+from serving.publish import DEFAULT_SCHEMAS, temporary_copies
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # The schemas a rerun after a kill must rebuild exactly as a clean run does (meta and quality are
 # bookkeeping that legitimately grows with every run, killed or not).
 CHECKED_SCHEMAS: tuple[str, ...] = ("raw", "staging", "intermediate", "quarantine", "snapshots", "marts", "ml")
-# What `serving.duckdb` holds (serving.publish.DEFAULT_SCHEMAS).
-SERVING_SCHEMAS: tuple[str, ...] = ("marts", "ml", "quality")
+# What `serving.duckdb` holds.
+SERVING_SCHEMAS: tuple[str, ...] = DEFAULT_SCHEMAS
 
 # Columns that record when something ran, not what the data is: two runs over the same data differ
 # in them, so the content checksums leave them out (row counts and column lists still cover them).
@@ -56,7 +59,6 @@ PROGRESS = re.compile(
     r"^\[\d+/\d+\]\s+(?P<elapsed>[\d.]+)s\s+(?P<what>running|done|FAILED|skipped)\s+(?P<step>[^\s:]+)"
 )
 # The temporary copy serving/publish.py writes before the atomic swap.
-SERVING_TEMP = re.compile(r"\.serving\.duckdb\.[0-9a-f]{12}\.tmp(\.wal)?")
 # Relations dbt builds beside a model and swaps in; one that outlives its run is a leftover.
 DBT_SCRATCH = ("__dbt_tmp", "__dbt_backup")
 
@@ -187,7 +189,7 @@ def run_cirm(
             lines.append(line)
         now = time.monotonic()
         if trigger is not None and killed_at is None and trigger.due(line, now):
-            temp_present = _serving_temporaries(data_dir)
+            temp_present = serving_leftovers(data_dir)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             killed_at = now - started
@@ -297,13 +299,9 @@ def _wait_for_group_gone(pgid: int, timeout: float = 15) -> list[int]:
     return members
 
 
-def _serving_temporaries(data_dir: Path) -> list[str]:
-    return sorted(p.name for p in data_dir.iterdir() if SERVING_TEMP.fullmatch(p.name)) if data_dir.is_dir() else []
-
-
 def serving_leftovers(data_dir: Path) -> list[str]:
     """Temporary serving copies beside `serving.duckdb` (a killed publish leaves one)."""
-    return _serving_temporaries(data_dir)
+    return [p.name for p in temporary_copies(data_dir / "serving.duckdb")]
 
 
 def other_leftovers(data_dir: Path) -> list[str]:
@@ -432,21 +430,11 @@ def warehouse_fingerprint(
         con.close()
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _table_print(
     con: duckdb.DuckDBPyConnection, schema: str, table: str, columns: list[tuple[str, str]], excluded: set[str]
 ) -> TablePrint:
-    kept = sorted(name for name, _ in columns if name.lower() not in excluded)
-    # A row's text is its kept values by column name; rows sorted, so storage order does not count.
-    row = f"CAST(struct_pack({', '.join(f'{_quote(c)} := {_quote(c)}' for c in kept)}) AS VARCHAR)" if kept else "''"
-    rows, digest = con.execute(
-        f"SELECT count(*), md5(coalesce(string_agg(r, chr(10) ORDER BY r), '')) "
-        f"FROM (SELECT {row} AS r FROM {_quote(schema)}.{_quote(table)})"
-    ).fetchall()[0]
-    return TablePrint(tuple(f"{name} {dtype}" for name, dtype in columns), int(rows), str(digest))
+    rows, digest = table_checksum(con, schema, table, exclude=excluded)
+    return TablePrint(tuple(f"{name} {dtype}" for name, dtype in columns), rows, digest)
 
 
 def fingerprint_differences(expected: Mapping[str, TablePrint], actual: Mapping[str, TablePrint]) -> list[str]:
@@ -489,7 +477,8 @@ def serving_counts(serving_path: Path) -> dict[str, int] | None:
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1, 2"
         ).fetchall()
         return {
-            f"{s}.{t}": con.execute(f"SELECT count(*) FROM {_quote(s)}.{_quote(t)}").fetchall()[0][0] for s, t in tables
+            f"{s}.{t}": con.execute(f"SELECT count(*) FROM {quote_ident(s)}.{quote_ident(t)}").fetchall()[0][0]
+            for s, t in tables
         }
     finally:
         con.close()
