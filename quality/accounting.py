@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from quality.frames import latest_load_id
 from quality.specs import AssetKey
 
 
@@ -179,12 +180,9 @@ def latest_load_share(
     if not {"_load_id", "_loaded_at"} <= columns[entity.raw] or "_load_id" not in columns[entity.quarantine]:
         return LoadShare(entity.name, None, 0, 0, (), ("no _load_id / _loaded_at columns: nothing judged",))
     raw, quarantine = _quoted(entity.raw), _quoted(entity.quarantine)
-    found = con.execute(
-        f"SELECT _load_id FROM {raw} WHERE _load_id IS NOT NULL ORDER BY _loaded_at DESC NULLS LAST LIMIT 1"
-    ).fetchall()
-    if not found:
+    load_id = latest_load_id(con, raw)
+    if load_id is None:
         return LoadShare(entity.name, None, 0, 0, (), ("no load in the raw table: nothing judged",))
-    load_id = found[0][0]
     (load_rows,) = con.execute(f"SELECT count(*) FROM {raw} WHERE _load_id = ?", [load_id]).fetchall()[0]
     rule = "failed_rule" if "failed_rule" in columns[entity.quarantine] else "NULL"
     rules = con.execute(

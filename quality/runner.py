@@ -205,25 +205,20 @@ def _observed(result: Any) -> dict[str, Any]:
 
 
 def _samples(frame: Frame, failed: list[Any], n: int) -> list[dict[str, Any]]:
-    """A few failing rows of the frame, located by key; personal columns dropped."""
+    """A few failing rows of the frame, from GE's row positions; personal columns dropped."""
     if not failed:
         return []
     df = frame.df
-    if not frame.key:
-        index = [i for r in failed for i in (r.result or {}).get("partial_unexpected_index_list") or []]
-        rows = df.loc[[i for i in dict.fromkeys(index) if i in df.index][:n]] if index else df.head(n)
+    index = [i for r in failed for i in (r.result or {}).get("partial_unexpected_index_list") or []]
+    positions = [int(i) for i in dict.fromkeys(index) if isinstance(i, int | np.integer) and 0 <= i < len(df)]
+    if not positions:
+        rows = df.head(n) if not frame.key and not index else df.head(0)
+    elif not frame.key:
+        rows = df.iloc[positions[:n]]
     else:
-        keys = [
-            {k: d[k] for k in frame.key}
-            for r in failed
-            for d in (r.result or {}).get("partial_unexpected_index_list") or []
-            if isinstance(d, dict) and all(k in d for k in frame.key)
-        ]
-        if not keys:
-            return []
-        wanted = pd.DataFrame(keys).drop_duplicates().head(n)
+        wanted = df.iloc[positions][list(frame.key)].drop_duplicates().head(n)
         # Left = the failing keys, in GE's order: rows sharing a key (duplicates) come out together.
-        rows = wanted.astype({k: df[k].dtype for k in frame.key}).merge(df, on=list(frame.key)).head(n)
+        rows = wanted.merge(df, on=list(frame.key)).head(n)
     return strip_personal(_plain(rows.to_dict(orient="records")))
 
 
@@ -301,7 +296,7 @@ def run_checks(
         ]
         suite_name = ".".join(asset) if frame_name == "rows" else ".".join((*asset, frame_name))
         validation = gx_session.validate_frame(
-            Path(docs_dir), suite_name, frame.df, expectations, frame.key, run_id, cfg.docs_validation_limit
+            Path(docs_dir), suite_name, frame.df, expectations, run_id, cfg.docs_validation_limit
         )
         for c in checks:
             results = [r for r in validation.results if r.expectation_config.meta.get("check") == c.spec.name]

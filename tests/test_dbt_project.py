@@ -51,3 +51,18 @@ def test_only_the_newest_invocation_folders_are_kept(tmp_path: Path) -> None:
     others = ["manifest.json", "partial_parse.msgpack", ".parse", "my-notes"]
     assert left == sorted([*(f.name for f in folders[7:]), *others])
     assert prune_invocation_folders(target, keep=5) == []
+
+
+def test_dbt_events_are_drained_before_the_metadata_pass() -> None:
+    from orchestration.dbt.assets import _drain
+
+    def events():
+        yield "model_a"
+        yield "model_b"
+        raise RuntimeError("dbt exited with 1")
+
+    collected, failure = _drain(events())
+    # What dbt built before it failed is still reported, then its error.
+    assert collected == ["model_a", "model_b"]
+    assert isinstance(failure, RuntimeError) and str(failure) == "dbt exited with 1"
+    assert _drain(iter(["x"])) == (["x"], None)

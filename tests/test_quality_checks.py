@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from quality import (
@@ -352,3 +353,99 @@ def test_quarantine_share_ignores_a_few_bad_rows_and_earlier_loads(good_copy: Pa
     share = _by_name(outcomes)["quarantine_share_within_limit"]
     assert share.success and share.observed["frame"]["quarantined_rows"] == 3
     assert "not judged" in share.observed["frame"]["notes"][0]
+
+
+def _later_load(con: duckdb.DuckDBPyConnection, load_id: str, at: str, where: str, replace: str = "") -> None:
+    """Rows of raw.service_requests delivered again by a later load (REPLACE expressions change them)."""
+    replaced = f"{replace}, " if replace else ""
+    con.execute(
+        f"INSERT INTO raw.service_requests SELECT * REPLACE ({replaced}'{load_id}' AS _load_id, "
+        f"TIMESTAMP '{at}' AS _loaded_at) FROM raw.service_requests WHERE {where}"
+    )
+
+
+def test_raw_rows_are_judged_on_their_latest_load(good_copy: Path, tmp_path: Path) -> None:
+    asset = ("raw", "service_requests")
+    with duckdb.connect(str(good_copy)) as con:
+        total = con.execute("SELECT count(*) FROM raw.service_requests").fetchone()[0]
+        # load-2: five new requests, one with a code nobody knows
+        _later_load(
+            con,
+            "load-2",
+            "2024-06-16 00:00:00",
+            "request_id <= 5",
+            "request_id + 1000000 AS request_id, CASE WHEN request_id = 1 THEN 'XX-NEW' ELSE service_code END "
+            "AS service_code",
+        )
+    failing = _failing(good_copy, asset, tmp_path / "docs")
+    assert set(failing) == {"service_codes_known"}
+    bad = failing["service_codes_known"]
+    assert [r["request_id"] for r in bad.sample_failing_rows] == [1000001]
+    frame = bad.observed["frame"]
+    assert (frame["rows"], frame["load_id"]) == (5, "load-2")
+
+    with duckdb.connect(str(good_copy)) as con:
+        # load-3 is clean, and it alone is judged now: load-2's bad row was reported when it arrived
+        _later_load(
+            con, "load-3", "2024-06-16 06:00:00", "request_id BETWEEN 6 AND 8", "request_id + 2000000 AS request_id"
+        )
+        outcomes = run_checks(con, asset, run_id="r3", docs_dir=tmp_path / "docs", data_start=DATA_START, now=NOW)
+    assert all(o.success for o in outcomes), [o.check_name for o in outcomes if not o.success]
+    rows = _by_name(outcomes)["primary_key_unique"].observed["frame"]
+    assert (rows["rows"], rows["load_id"]) == (3, "load-3")
+    assert total > 1000  # the history is far larger than what was judged
+
+
+def test_a_key_repeated_by_a_later_load_is_a_duplicate(good_copy: Path, tmp_path: Path) -> None:
+    with duckdb.connect(str(good_copy)) as con:
+        _later_load(con, "load-2", "2024-06-16 00:00:00", "request_id IN (7, 8)")  # the same keys again
+    failing = _failing(good_copy, ("raw", "service_requests"), tmp_path / "docs")
+    assert set(failing) == {"primary_key_unique"}
+    key = failing["primary_key_unique"]
+    # The earlier rows sharing the keys are in the frame: two loads x two keys.
+    assert key.observed["frame"]["rows"] == 4
+    assert sorted(r["request_id"] for r in key.sample_failing_rows) == [7, 7, 8, 8]
+
+
+def test_frames_hold_the_dtypes_ge_compares_vectorised() -> None:
+    from quality.frames import comparable
+
+    with duckdb.connect() as con:
+        df = con.sql(
+            "SELECT * FROM (VALUES (TIMESTAMP '2024-01-02 03:04:05.678901', TIMESTAMP '3000-01-01 00:00:00', "
+            "1::INTEGER, 5::INTEGER, 1.5::FLOAT, 7::SMALLINT, true), "
+            "(NULL, NULL, NULL, 6::INTEGER, NULL, 8::SMALLINT, false)) t(ts, far, maybe, whole, f, small, flag)"
+        ).df()
+    out = comparable(df)
+    # What GE's column_values.between compares without a Python call per value ...
+    assert out["ts"].dtype == "datetime64[ns]" and out["ts"][0] == df["ts"][0]
+    assert out["maybe"].dtype == "float64" and out["maybe"][0] == 1 and pd.isna(out["maybe"][1])
+    assert out["whole"].dtype == "int64" and out["small"].dtype == "int64" and out["f"].dtype == "float64"
+    # ... and what it must leave alone: a year nanoseconds cannot hold, booleans.
+    assert out["far"].dtype == df["far"].dtype and out["far"][0] == df["far"][0]
+    assert out["flag"].dtype == df["flag"].dtype
+
+
+def test_a_validated_frame_is_not_kept_by_ge(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    from quality import gx_session
+
+    df = pd.DataFrame({"id": range(1000), "value": [1.0] * 1000})
+    frame = weakref.ref(df)
+    expectations = [("ExpectColumnValuesToBeBetween", {"column": "value", "min_value": 0, "max_value": 2}, {})]
+    validation = gx_session.validate_frame(tmp_path / "docs", "test.frame", df, expectations, "run-1")
+    assert [r.success for r in validation.results] == [True]
+    del df
+    gc.collect()
+    # GE's execution engine caches every batch and its metrics while its datasource lives.
+    assert frame() is None
+    ctx = gx_session.context_for(tmp_path / "docs")
+    assert not list(ctx.data_sources.all())
+    # The page was still built, and a second validation of the same suite works.
+    assert validation.docs_path and Path(validation.docs_path).exists()
+    again = gx_session.validate_frame(
+        tmp_path / "docs", "test.frame", pd.DataFrame({"value": [3.0]}), expectations, "r2"
+    )
+    assert [r.success for r in again.results] == [False]

@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliInvocation, DbtCliResource, dbt_assets
+from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
 from cirm.settings import Settings
 from orchestration.dbt.args import build_args, window_vars
@@ -101,12 +102,32 @@ def _events(invocation: DbtCliInvocation) -> Iterator[Any]:
     # Column schema and column-level lineage (sqlglot over the compiled SQL) for the UI; on DuckDB
     # dagster-dbt fetches them after the dbt process ends, so the writer lock is free by then. dbt's
     # in-process adapter changes the working directory: put it back for the steps that follow.
+    collected, failure = _drain(events)
     cwd = os.getcwd()
     try:
-        yield from events.fetch_column_metadata(with_column_lineage=True)
+        yield from DbtEventIterator(iter(collected), invocation).fetch_column_metadata(with_column_lineage=True)
+        if failure is not None:
+            raise failure
     finally:
         os.chdir(cwd)
         _release_adapter_connection()
+
+
+def _drain(events: Iterator[Any]) -> tuple[list[Any], Exception | None]:
+    """Every event of a finished dbt process, and the error that ended it, if any.
+
+    dagster-dbt's metadata pass (`fetch_column_metadata`) waits for events in a loop with no sleep
+    (`dagster._core.utils.imap`), and on DuckDB it waits for the whole dbt process: the loop held
+    one of the two cores for as long as dbt ran, and dbt's DuckDB had the other. Handing it events
+    that are already here leaves it nothing to wait for. Nothing is lost by waiting here first: on
+    DuckDB dagster-dbt holds every event until dbt exits anyway, to free the writer lock.
+    """
+    collected: list[Any] = []
+    try:
+        collected.extend(events)
+    except Exception as exc:  # a failed dbt step: report what it did build, then its error
+        return collected, exc
+    return collected, None
 
 
 def column_lineage_enabled() -> bool:
