@@ -474,7 +474,7 @@ def _parsed_in_order(paths: list[Path], channel: str) -> list[_Parsed | DropFile
     own scratch DuckDB, so the files of a batch overlap; one after another, a day's file left the
     second core idle between DuckDB's short queries.
     """
-    with ThreadPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(paths), os.cpu_count() or 1))) as pool:
         return list(pool.map(_read_and_parse, paths, [channel] * len(paths)))
 
 

@@ -106,7 +106,7 @@ def comparable(df: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_bool_dtype(dtype):
             continue
         elif pd.api.types.is_integer_dtype(dtype):
-            if col.hasnans if isinstance(dtype, pd.api.extensions.ExtensionDtype) else False:
+            if col.isna().any():  # only a nullable integer can hold a null
                 out[name] = col.astype("float64")
             elif dtype != np.dtype("int64"):
                 out[name] = col.astype("int64")
@@ -142,8 +142,11 @@ def _latest_load_scope(
     load_id = latest_load_id(con, spec.relation)
     if load_id is None:
         return "", {"scope": "whole table"}
-    same_key = " AND ".join(f"n.{q(k)} = t.{q(k)}" for k in spec.key)
     literal = sql_literal(load_id)
+    earlier = con.execute(f"SELECT count(*) FROM {spec.relation} WHERE _load_id IS DISTINCT FROM {literal}").fetchall()
+    if not earlier[0][0]:  # the first load: no key lookup of the table against itself
+        return "", {"scope": "whole table (one load)", "load_id": load_id}
+    same_key = " AND ".join(f"n.{q(k)} = t.{q(k)}" for k in spec.key)
     where = (
         f" WHERE t._load_id = {literal} OR EXISTS "
         f"(SELECT 1 FROM {spec.relation} AS n WHERE n._load_id = {literal} AND {same_key})"

@@ -368,6 +368,9 @@ def test_raw_rows_are_judged_on_their_latest_load(good_copy: Path, tmp_path: Pat
     asset = ("raw", "service_requests")
     with duckdb.connect(str(good_copy)) as con:
         total = con.execute("SELECT count(*) FROM raw.service_requests").fetchone()[0]
+        first = run_checks(con, asset, run_id="r1", docs_dir=tmp_path / "docs", data_start=DATA_START, now=NOW)
+        frame = first[0].observed["frame"]
+        assert (frame["rows"], frame["scope"]) == (total, "whole table (one load)")
         # load-2: five new requests, one with a code nobody knows
         _later_load(
             con,
