@@ -66,3 +66,19 @@ def test_dbt_events_are_drained_before_the_metadata_pass() -> None:
     assert collected == ["model_a", "model_b"]
     assert isinstance(failure, RuntimeError) and str(failure) == "dbt exited with 1"
     assert _drain(iter(["x"])) == (["x"], None)
+
+
+def test_the_dbt_resource_knows_dbts_version_without_running_it(monkeypatch) -> None:
+    import dagster_dbt.core.resource as dbt_resource_module
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.dbt.project import DBT_EXECUTABLE, CirmDbtCliResource
+
+    asked = DbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE)._cli_version
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"ran {args[0]}")
+
+    monkeypatch.setattr(dbt_resource_module, "check_output", no_subprocess)
+    told = CirmDbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE)._cli_version
+    assert told == asked and told.major == 1

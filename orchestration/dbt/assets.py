@@ -22,7 +22,7 @@ from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
 from cirm.settings import Settings
 from orchestration.dbt.args import build_args, window_vars
-from orchestration.dbt.project import DBT_EXECUTABLE, dbt_project, ensure_manifest
+from orchestration.dbt.project import DBT_EXECUTABLE, CirmDbtCliResource, dbt_project, ensure_manifest
 from orchestration.dbt.translator import CirmDbtTranslator
 from orchestration.partitions import daily_partitions, explicit_window, single_run_backfill
 from orchestration.resources import WAREHOUSE_POOL, CirmSettings
@@ -192,4 +192,4 @@ def dbt_incremental_facts(context: dg.AssetExecutionContext, dbt: DbtCliResource
 dbt_reporting = _full_rebuild_step("dbt_reporting", "build", REPORTING_SELECT)
 
 dbt_asset_defs = [dbt_staging, dbt_dimensions, dbt_incremental_facts, dbt_reporting]
-dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+dbt_resource = CirmDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
