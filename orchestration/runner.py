@@ -19,6 +19,7 @@ from typing import TextIO
 
 import dagster as dg
 from dagster._core.events import DagsterEventType
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.utils import make_new_run_id
 
 from cirm.locking import data_folder_lock
@@ -48,8 +49,21 @@ class RunReport:
     log_path: Path | None = None
 
 
-def dagster_instance(settings: Settings) -> dg.DagsterInstance:
-    """The persistent instance under DAGSTER_HOME (default: <data>/dagster_home), shared with the UI."""
+# `cirm run` keeps the run's output in logs/run-<id>.log. Dagster's own capture of it mirrors the
+# file through `tail -F` subprocesses that a run can leave behind: in CI, orphaned tails of finished
+# runs held the callers' stderr pipes open, and tests waiting for the output hung.
+_NO_COMPUTE_LOGS = {
+    "compute_logs": {
+        "module": "dagster._core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+    }
+}
+
+
+def dagster_instance(settings: Settings, *, compute_logs: bool = True) -> dg.DagsterInstance:
+    """The persistent instance under DAGSTER_HOME (default: <data>/dagster_home), shared with the UI.
+
+    `compute_logs=False` is the same instance without Dagster's capture of step output (`cirm run`)."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
@@ -62,7 +76,9 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
         template = "dagster.postgres.yaml" if pg_url else "dagster.yaml"
         shutil.copyfile(INSTANCE_TEMPLATES / template, config)
     os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+    if compute_logs:
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=_NO_COMPUTE_LOGS))
 
 
 def release_stale_runs(instance: dg.DagsterInstance) -> list[str]:
@@ -124,7 +140,7 @@ def _run_locked(
     from orchestration.partitions import daily_partitions
     from orchestration.serving import REPORT_STEP
 
-    instance = dagster_instance(settings)
+    instance = dagster_instance(settings, compute_logs=False)
     job = defs.resolve_job_def(job_name or PIPELINE_JOB)
     run_id = make_new_run_id()
     # A selection runs its assets' checks too: count the steps of the subset, not the assets.
@@ -157,7 +173,12 @@ def _run_locked(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     report = RunReport(run_id, False, 0.0, steps_total, log_path=log_path)
-    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log), _library_logs_to(log):
+    with (
+        open(log_path, "w", encoding="utf-8") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),  # library warnings: without Dagster's capture they reached the console
+        _library_logs_to(log),
+    ):
         for stale in release_stale_runs(instance):
             echo(f"marked run {stale} failed: its process had stopped")
         worker = threading.Thread(target=work, name="cirm-run", daemon=True)
