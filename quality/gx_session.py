@@ -117,9 +117,13 @@ def _forget(ctx: Any, suite_name: str) -> None:
     beside it. The checkpoint goes first: it cannot be loaded, even to delete it, once its
     definition is gone.
     """
-    for factory in (ctx.checkpoints, ctx.validation_definitions, ctx.data_sources):
+    for factory, name in (
+        (ctx.checkpoints, suite_name),
+        (ctx.validation_definitions, suite_name),
+        (ctx.data_sources, DATASOURCE),
+    ):
         with contextlib.suppress(DataContextError, KeyError, ValueError):  # never made: setup failed
-            factory.delete(suite_name if factory is not ctx.data_sources else DATASOURCE)
+            factory.delete(name)
 
 
 def validate_frame(
