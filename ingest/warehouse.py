@@ -83,10 +83,11 @@ def quote_ident(name: str) -> str:
 
 
 def layer_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
-    """Rows per table, grouped by schema (layer): what a person checks after a run."""
+    """Rows per table or view, grouped by schema (layer): what a person checks after a run. Views
+    count too: the drop channels' staging and quarantine are views of their gates."""
     tables = con.execute(
         "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' "
+        "WHERE table_catalog = current_database() AND table_type IN ('BASE TABLE', 'VIEW') "
         "ORDER BY table_schema, table_name"
     ).fetchall()
     counts: dict[str, dict[str, int]] = {}

@@ -50,6 +50,9 @@ VOLATILE_COLUMNS: Mapping[str, str] = {
     "loaded_at": "the same ingest wall-clock time, as the identity and contact models name it",
     "identity_loaded_at": "int_citizen_identity: ingest wall-clock time of the identity's inputs",
     "events_loaded_at": "int_request_lifecycle: ingest wall-clock time of the request's events",
+    "_loaded_at_utc": "the drop gates' watermark: the same ingest wall-clock time, in UTC",
+    "_gated_at": "the drop gates (staging.base_channel_drops__*): when the dbt invocation that judged the row "
+    "started (run_started_at)",
     "quarantined_at": "quarantine.*: when the dbt invocation that held the row back started (run_started_at)",
     "scored_at": "ml.citizen_segments: when segmentation ran",
 }

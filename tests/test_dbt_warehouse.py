@@ -89,7 +89,15 @@ def test_dbt_build_passes_on_fixture(warehouse: Warehouse) -> None:
 def test_models_land_in_their_exact_schemas(built: Path) -> None:
     schemas = {s for (s,) in query(built, "select distinct schema_name from duckdb_tables()")}
     assert schemas == {"raw", *DERIVED_SCHEMAS}
-    quarantine = {t for (t,) in query(built, "select table_name from duckdb_tables() where schema_name = 'quarantine'")}
+    # Relations: the drop channels' quarantine (and staging) are views of their incremental gates.
+    quarantine = {
+        t
+        for (t,) in query(
+            built,
+            """select table_name from duckdb_tables() where schema_name = 'quarantine'
+            union all select view_name from duckdb_views() where schema_name = 'quarantine'""",
+        )
+    }
     # Open-data imports are quarantined by the importer; the model exposes what it held back.
     assert quarantine == {*QUARANTINED_ENTITIES, "open311_requests"}
 
@@ -433,6 +441,110 @@ def test_incremental_runs_equal_a_full_refresh(built: Path, tmp_path: Path) -> N
             select party_id from a.marts.fct_contacts where contact_id = 'hotline-H-0004'""").fetchall() == [("12",)]
         assert con.execute("""
             select count(*) from a.marts.dim_citizen where citizen_id = 7""").fetchall() == [(2,)]
+
+
+GATED_DROPS = {
+    # staging model -> (gate, quarantine relation)
+    "stg_channel_drops__hotline_calls": ("base_channel_drops__hotline_calls", "hotline_calls"),
+    "stg_channel_drops__web_events": ("base_channel_drops__web_events", "web_events"),
+    "stg_channel_drops__app_events": ("base_channel_drops__app_events", "app_events"),
+}
+
+
+def test_drop_gates_judge_new_loads_and_the_keys_they_deliver_again(built: Path, tmp_path: Path) -> None:
+    """The drop gates are incremental. A run judges the rows of the new load and the earlier
+    deliveries of the keys that load carries again, and no other row; the result equals a full
+    refresh of the same raw rows (staging, quarantine and the gates, verdict times aside). The new
+    load's id sorts before the earlier ones ('0-resent'): loads are told apart by load time, as the
+    pipeline's load ids (Dagster run ids) carry no order."""
+    a = copy_warehouse(built, tmp_path / "a.duckdb")
+    b = copy_warehouse(built, tmp_path / "b.duckdb")
+    resent = "'0-resent' as _load_id, timestamp '2025-06-02 10:00:00' as _loaded_at"
+    for path in (a, b):
+        with duckdb.connect(str(path)) as con:
+            # we-13 again with another event (a corrected resend), a new event and a keyless row.
+            con.execute(f"""
+                insert into raw.web_events by name
+                select * replace ('view_service' as event, 'web/web_2024-01-21.jsonl' as _source_file,
+                    1 as _row_number, {resent})
+                from raw.web_events where event_id = 'we-13'""")
+            con.execute("""
+                insert into raw.web_events by name
+                select * replace ('we-40' as event_id, 2 as _row_number) from raw.web_events
+                where _source_file = 'web/web_2024-01-21.jsonl'
+                union all
+                select * replace (null as event_id, 3 as _row_number) from raw.web_events
+                where _source_file = 'web/web_2024-01-21.jsonl'""")
+            # H-0001 again with another outcome.
+            con.execute(f"""
+                insert into raw.hotline_calls by name
+                select * replace ('transferred' as outcome, 'hotline/hotline_2024-01-21.csv' as _source_file,
+                    1 as _row_number, {resent})
+                from raw.hotline_calls where call_id = 'H-0001'""")
+    layers = ["--select", "path:models/staging/channel_drops", "path:models/quarantine"]
+    pinned = ["--vars", json.dumps({"run_now_utc": "2030-01-01 00:00:00"})]
+    incremental = run_dbt(a, "run", *layers, *pinned, work_dir=tmp_path / "a")
+    assert incremental.returncode == 0, incremental.output[-3000:]
+    full = run_dbt(b, "run", *layers, *pinned, "--full-refresh", work_dir=tmp_path / "b")
+    assert full.returncode == 0, full.output[-3000:]
+
+    # Only the new rows and the earlier deliveries of their keys were judged again.
+    judged_again = {
+        gate: query(
+            a,
+            f"""
+            select coalesce(event_id, '') as k, _source_file from staging.{gate}
+            where _gated_at = timestamp '2029-12-31 19:00:00' order by all""",
+        )
+        for gate in ("base_channel_drops__web_events", "base_channel_drops__app_events")
+    }
+    assert judged_again == {
+        "base_channel_drops__web_events": [
+            ("", "web/web_2024-01-21.jsonl"),
+            ("we-13", "web/web_2024-01-19.jsonl"),
+            ("we-13", "web/web_2024-01-21.jsonl"),
+            ("we-40", "web/web_2024-01-21.jsonl"),
+        ],
+        "base_channel_drops__app_events": [],
+    }
+    assert query(
+        a,
+        """
+        select call_id, _source_file from staging.base_channel_drops__hotline_calls
+        where _gated_at = timestamp '2029-12-31 19:00:00' order by all""",
+    ) == [
+        ("H-0001", "hotline/hotline_2024-01-10.csv"),
+        ("H-0001", "hotline/hotline_2024-01-21.csv"),
+    ]
+    # The latest delivery is staged; the earlier one moved to quarantine as a duplicate.
+    assert query(
+        a, "select event_name, _source_file from staging.stg_channel_drops__web_events where event_id = 'we-13'"
+    ) == [("view_service", "web/web_2024-01-21.jsonl")]
+    assert query(a, "select failed_rule, _source_file from quarantine.web_events where event_id = 'we-13'") == [
+        ("duplicate_key", "web/web_2024-01-19.jsonl")
+    ]
+    assert query(a, "select outcome from staging.stg_channel_drops__hotline_calls where call_id = 'H-0001'") == [
+        ("transferred",)
+    ]
+
+    with duckdb.connect() as con:
+        con.execute(f"attach '{a}' as a (read_only)")
+        con.execute(f"attach '{b}' as b (read_only)")
+        for staging_model, (gate, quarantined) in GATED_DROPS.items():
+            for relation, volatile in (
+                (f"staging.{staging_model}", None),
+                (f"staging.{gate}", "_gated_at"),
+                (f"quarantine.{quarantined}", "quarantined_at"),
+            ):
+                cols = f"* exclude ({volatile})" if volatile else "*"
+                in_a, in_b = f"select {cols} from a.{relation}", f"select {cols} from b.{relation}"
+                only_a, only_b, rows = con.execute(f"""
+                    select
+                        (select count(*) from ({in_a} except all {in_b})),
+                        (select count(*) from ({in_b} except all {in_a})),
+                        (select count(*) from a.{relation})""").fetchall()[0]
+                assert (only_a, only_b) == (0, 0), relation
+                assert rows > 0, relation
 
 
 # --------------------------------------------------------------------------- connection plugin

@@ -2,10 +2,11 @@
 
     `cirm erase --citizen ID` records ids in meta.erasure_requests (privacy/erasure.py). Each dbt
     invocation of the pipeline starts by removing those citizens from every layer that outlives a
-    run: raw (ingested again only when the source changes), snapshots (type-2 history), the
-    incremental facts, the per-citizen marts and the ML outputs. Staging, intermediate and
-    quarantine are rebuilt from the purged raw tables, and the serving copy from the marts, so they
-    follow. Running on every invocation (not once) is what keeps a later ingest from bringing a
+    run: raw (ingested again only when the source changes), the incremental gates of the drop
+    channels (staging/channel_drops/base, whose staging and quarantine views follow), snapshots
+    (type-2 history), the incremental facts, the per-citizen marts and the ML outputs. The other
+    staging, intermediate and quarantine models are rebuilt from the purged raw tables, and the
+    serving copy from the marts, so they follow. Running on every invocation (not once) is what keeps a later ingest from bringing a
     citizen back: ingestion runs before the staging build, whose own on-run-start purges raw again.
 
     Order, in one transaction: learn the citizen's pseudonyms from raw.citizens (the clear values
@@ -65,7 +66,7 @@
              and t.table_schema = c.table_schema
              and t.table_name = c.table_name
          where c.table_catalog = current_database()
-           and c.table_schema in ('raw', 'snapshots', 'marts', 'ml')
+           and c.table_schema in ('raw', 'staging', 'snapshots', 'marts', 'ml')
            and t.table_type = 'BASE TABLE'
          group by c.table_schema, c.table_name") -%}
     {%- set tables = {} -%}
@@ -172,6 +173,27 @@ set citizen_id = case when {{ id_matches }} then null else citizen_id end,
     login_email = case when {{ email_matches }} then null else login_email end
 where (citizen_id is not null or login_email is not null) {{ new_rows }}
     and ({{ id_matches }} or {{ email_matches }});
+{%- endfor %}
+
+{#- The drop gates (staging/channel_drops/base) are incremental and judged the raw rows before
+    this purge: they lose the same fields, as a gate run over the purged row would have it. Their
+    verdicts stay (a nulled optional field breaks no rule). -#}
+{%- if 'staging.base_channel_drops__hotline_calls' in tables %}
+    {%- set phone_matches = 'phone_pseudonym in ' ~ _erasure_pseudonyms(pseudonyms_relation, 'phone') %}
+update staging.base_channel_drops__hotline_calls
+set phone_pseudonym = null, is_phone_withheld = true, is_phone_malformed = false
+where {{ phone_matches }};
+{%- endif %}
+
+{%- for table in ['staging.base_channel_drops__web_events', 'staging.base_channel_drops__app_events'] if table in tables %}
+    {%- set id_matches = 'citizen_id in ' ~ ids -%}
+    {%- set email_matches = 'email_pseudonym in ' ~ _erasure_pseudonyms(pseudonyms_relation, 'email') %}
+update {{ table }}
+set citizen_id = case when {{ id_matches }} then null else citizen_id end,
+    citizen_id_text = case when {{ id_matches }} then null else citizen_id_text end,
+    email_pseudonym = case when {{ email_matches }} then null else email_pseudonym end,
+    is_email_malformed = case when {{ email_matches }} then false else is_email_malformed end
+where {{ id_matches }} or {{ email_matches }};
 {%- endfor %}
 
 {#- One row per citizen (or citizen version) outside the facts: the rows go. -#}

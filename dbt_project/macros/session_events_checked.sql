@@ -1,14 +1,15 @@
-{#- The gate model of a web or app event drop (int_web_events_checked, int_app_events_checked):
-    both channels deliver the same columns. Types the text fields, pseudonymizes the login email,
-    converts the ISO 8601 timestamps (with offset) to city-local time and evaluates the hard rules;
-    an event delivered more than once is staged once (its latest delivery), its other copies fail
-    as duplicate_key. -#}
+{#- The gate model of a web or app event drop (base_channel_drops__web_events and
+    base_channel_drops__app_events): both channels deliver the same columns. Types the text fields,
+    pseudonymizes the login email, converts the ISO 8601 timestamps (with offset) to city-local time
+    and evaluates the hard rules; an event delivered more than once is staged once (its latest
+    delivery), its other copies fail as duplicate_key. Incremental: a run judges the rows
+    gate_scope picks. -#}
 {% macro session_events_checked(source_relation, channel) %}
 with
 
 source as (
 
-    select * from {{ source_relation }}
+    {{ gate_scope(source_relation, 'event_id') }}
 
 ),
 
@@ -35,7 +36,9 @@ typed as (
         _source_file,
         _row_number,
         _load_id,
-        {{ utc_to_city('_loaded_at') }} as _loaded_at
+        {{ utc_to_city('_loaded_at') }} as _loaded_at,
+        -- The gate's watermark (macro gate_scope).
+        _loaded_at as _loaded_at_utc
 
     from source
 
@@ -99,7 +102,10 @@ checked as (
         _row_number,
         _load_id,
         _loaded_at,
-        coalesce(field_rule, case when delivery_rank > 1 then 'duplicate_key' end) as failed_rule
+        _loaded_at_utc,
+        coalesce(field_rule, case when delivery_rank > 1 then 'duplicate_key' end) as failed_rule,
+        -- When this verdict was reached: the quarantine's quarantined_at.
+        {{ run_started_at_city() }} as _gated_at
 
     from ranked
 
@@ -178,7 +184,7 @@ failed as (
         failed_rule,
         _load_id,
         _loaded_at,
-        {{ run_started_at_city() }} as quarantined_at
+        _gated_at as quarantined_at
 
     from checked
     where failed_rule is not null

@@ -1,4 +1,4 @@
--- Rows of raw.citizens that failed a hard rule of int_citizens_checked, with the rule, so
+-- Rows of raw.citizens that failed a hard rule of base_case_system__citizens, with the rule, so
 -- raw.citizens = stg + quarantine, row for row. Rebuilt on every run: a row fixed at the source
 -- leaves quarantine on the next run. Personal fields appear only as pseudonyms.
 {{ config(alias='citizens') }}
@@ -7,7 +7,7 @@ with
 
 checked as (
 
-    select * from {{ ref('int_citizens_checked') }}
+    select * from {{ ref('base_case_system__citizens') }}
 
 ),
 

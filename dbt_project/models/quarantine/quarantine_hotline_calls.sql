@@ -1,13 +1,14 @@
--- Rows of raw.hotline_calls that failed a hard rule of int_hotline_calls_checked, with the rule, so
--- raw.hotline_calls = stg + quarantine, row for row. Rebuilt on every run: a row fixed at the source
--- leaves quarantine on the next run. Personal fields appear only as pseudonyms.
-{{ config(alias='hotline_calls') }}
+-- Rows of raw.hotline_calls that failed a hard rule of base_channel_drops__hotline_calls, with the
+-- rule, so raw.hotline_calls = stg + quarantine, row for row. A view of the incremental gate (a
+-- verdict stays until a later delivery of the same call re-judges it). Personal fields appear only
+-- as pseudonyms.
+{{ config(alias='hotline_calls', materialized='view') }}
 
 with
 
 checked as (
 
-    select * from {{ ref('int_hotline_calls_checked') }}
+    select * from {{ ref('base_channel_drops__hotline_calls') }}
 
 ),
 
@@ -30,7 +31,7 @@ failed as (
         failed_rule,
         _load_id,
         _loaded_at,
-        {{ run_started_at_city() }} as quarantined_at
+        _gated_at as quarantined_at
 
     from checked
     where failed_rule is not null

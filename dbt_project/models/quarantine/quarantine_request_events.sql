@@ -1,4 +1,4 @@
--- Rows of raw.request_events that failed a hard rule of int_request_events_checked, with the rule, so
+-- Rows of raw.request_events that failed a hard rule of base_case_system__request_events, with the rule, so
 -- raw.request_events = stg + quarantine, row for row. Rebuilt on every run: a row fixed at the source
 -- leaves quarantine on the next run. Personal fields appear only as pseudonyms.
 {{ config(alias='request_events') }}
@@ -7,7 +7,7 @@ with
 
 checked as (
 
-    select * from {{ ref('int_request_events_checked') }}
+    select * from {{ ref('base_case_system__request_events') }}
 
 ),
 

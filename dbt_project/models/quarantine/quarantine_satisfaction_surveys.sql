@@ -1,4 +1,4 @@
--- Rows of raw.satisfaction_surveys that failed a hard rule of int_satisfaction_surveys_checked, with the rule, so
+-- Rows of raw.satisfaction_surveys that failed a hard rule of base_case_system__satisfaction_surveys, with the rule, so
 -- raw.satisfaction_surveys = stg + quarantine, row for row. Rebuilt on every run: a row fixed at the source
 -- leaves quarantine on the next run. Personal fields appear only as pseudonyms.
 {{ config(alias='satisfaction_surveys') }}
@@ -7,7 +7,7 @@ with
 
 checked as (
 
-    select * from {{ ref('int_satisfaction_surveys_checked') }}
+    select * from {{ ref('base_case_system__satisfaction_surveys') }}
 
 ),
 

@@ -1,10 +1,10 @@
--- The rows of raw.citizens that pass the hard rules (int_citizens_checked). No name column:
+-- The rows of raw.citizens that pass the hard rules (base_case_system__citizens). No name column:
 -- nothing downstream needs it, so it is dropped rather than pseudonymized.
 with
 
 checked as (
 
-    select * from {{ ref('int_citizens_checked') }}
+    select * from {{ ref('base_case_system__citizens') }}
 
 ),
 

@@ -1,9 +1,9 @@
--- The rows of raw.request_events that pass the hard rules (int_request_events_checked).
+-- The rows of raw.request_events that pass the hard rules (base_case_system__request_events).
 with
 
 checked as (
 
-    select * from {{ ref('int_request_events_checked') }}
+    select * from {{ ref('base_case_system__request_events') }}
 
 ),
 

@@ -1,9 +1,9 @@
--- The rows of raw.satisfaction_surveys that pass the hard rules (int_satisfaction_surveys_checked).
+-- The rows of raw.satisfaction_surveys that pass the hard rules (base_case_system__satisfaction_surveys).
 with
 
 checked as (
 
-    select * from {{ ref('int_satisfaction_surveys_checked') }}
+    select * from {{ ref('base_case_system__satisfaction_surveys') }}
 
 ),
 

@@ -1,9 +1,9 @@
--- The rows of raw.service_requests that pass the hard rules (int_service_requests_checked).
+-- The rows of raw.service_requests that pass the hard rules (base_case_system__service_requests).
 with
 
 checked as (
 
-    select * from {{ ref('int_service_requests_checked') }}
+    select * from {{ ref('base_case_system__service_requests') }}
 
 ),
 

@@ -1,9 +1,9 @@
--- The calls of raw.hotline_calls that pass the hard rules, once each (int_hotline_calls_checked).
+-- The calls of raw.hotline_calls that pass the hard rules, once each (base_channel_drops__hotline_calls).
 with
 
 checked as (
 
-    select * from {{ ref('int_hotline_calls_checked') }}
+    select * from {{ ref('base_channel_drops__hotline_calls') }}
 
 ),
 

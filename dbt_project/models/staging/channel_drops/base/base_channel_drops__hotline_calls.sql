@@ -1,4 +1,4 @@
--- Gate for raw.hotline_calls (see int_citizens_checked). Drop files are all text: fields are
+-- Gate for raw.hotline_calls, incremental (macro gate_scope). Drop files are all text: fields are
 -- try_cast here and a value that does not parse is a failed rule, never a silent null; a call
 -- starting in the future (later than "now" plus var future_tolerance_minutes) or before 1900 is
 -- impossible, and so is a negative wait or duration. A call delivered more than once is staged
@@ -9,7 +9,7 @@ with
 
 source as (
 
-    select * from {{ source('channel_drops', 'hotline_calls') }}
+    {{ gate_scope(source('channel_drops', 'hotline_calls'), 'call_id') }}
 
 ),
 
@@ -41,7 +41,9 @@ typed as (
         _source_file,
         _row_number,
         _load_id,
-        {{ utc_to_city('_loaded_at') }} as _loaded_at
+        {{ utc_to_city('_loaded_at') }} as _loaded_at,
+        -- The gate's watermark (macro gate_scope).
+        _loaded_at as _loaded_at_utc
 
     from source
 
@@ -105,7 +107,10 @@ checked as (
         _row_number,
         _load_id,
         _loaded_at,
-        coalesce(field_rule, case when delivery_rank > 1 then 'duplicate_key' end) as failed_rule
+        _loaded_at_utc,
+        coalesce(field_rule, case when delivery_rank > 1 then 'duplicate_key' end) as failed_rule,
+        -- When this verdict was reached: the quarantine's quarantined_at.
+        {{ run_started_at_city() }} as _gated_at
 
     from ranked
 

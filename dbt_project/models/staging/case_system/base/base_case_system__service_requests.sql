@@ -1,4 +1,4 @@
--- Gate for raw.service_requests (see int_citizens_checked). Besides missing and invalid fields it
+-- Gate for raw.service_requests (see base_case_system__citizens). Besides missing and invalid fields it
 -- quarantines requests submitted or closed in the future (later than "now" plus var
 -- future_tolerance_minutes: a clock or time-zone fault), requests closed before they were
 -- submitted, requests whose service code the services catalogue does not know (a null code is
