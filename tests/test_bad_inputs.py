@@ -149,7 +149,8 @@ class Loaded:
 
 
 def _run_dbt(warehouse: Path, work: Path) -> DbtResult:
-    models = [*STAGING.values(), *(f"quarantine_{table}" for table in DROP_TABLES.values())]
+    # `+`: with the gates (staging/channel_drops/base) they are views of.
+    models = [f"+{m}" for m in [*STAGING.values(), *(f"quarantine_{table}" for table in DROP_TABLES.values())]]
     return run_dbt(warehouse, "run", "--select", *models, work_dir=work, secret="bad-inputs-secret", timeout=600)
 
 

@@ -1,6 +1,7 @@
 """dbt models as Dagster assets, split by how they run.
 
-- staging, intermediate and quarantine: rebuilt each run (tables);
+- staging, intermediate and quarantine: rebuilt each run (tables), except the drop channels'
+  gates, which judge only new loads (incremental tables; their staging and quarantine are views);
 - dimensions, with the snapshots they read: rebuilt each run (`dbt build` takes the type-2
   snapshot before the dimensions read it, in the same invocation: each dbt start costs ~5 s);
 - incremental facts: partitioned by day, the window reaching dbt as vars `min_date`/`max_date`;
