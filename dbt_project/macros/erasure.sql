@@ -6,8 +6,9 @@
     channels (staging/channel_drops/base, whose staging and quarantine views follow), snapshots
     (type-2 history), the incremental facts, the per-citizen marts and the ML outputs. The other
     staging, intermediate and quarantine models are rebuilt from the purged raw tables, and the
-    serving copy from the marts, so they follow. Running on every invocation (not once) is what keeps a later ingest from bringing a
-    citizen back: ingestion runs before the staging build, whose own on-run-start purges raw again.
+    serving copy from the marts, so they follow. Running on every invocation (not once) is what
+    keeps a later ingest from bringing a citizen back: ingestion runs before the staging build,
+    whose own on-run-start purges raw again.
 
     Order, in one transaction: learn the citizen's pseudonyms from raw.citizens (the clear values
     are about to go, and later drop files must still be matched), anonymize their surveys and
@@ -175,9 +176,9 @@ where (citizen_id is not null or login_email is not null) {{ new_rows }}
     and ({{ id_matches }} or {{ email_matches }});
 {%- endfor %}
 
-{#- The drop gates (staging/channel_drops/base) are incremental and judged the raw rows before
-    this purge: they lose the same fields, as a gate run over the purged row would have it. Their
-    verdicts stay (a nulled optional field breaks no rule). -#}
+{#- The drop gates (staging/channel_drops/base) are incremental: they judged the raw rows before
+    this purge, so they lose the same fields here, as a gate run over the purged rows would. Their
+    verdicts stay: a nulled phone, email or citizen id breaks no rule and ranks no delivery. -#}
 {%- if 'staging.base_channel_drops__hotline_calls' in tables %}
     {%- set phone_matches = 'phone_pseudonym in ' ~ _erasure_pseudonyms(pseudonyms_relation, 'phone') %}
 update staging.base_channel_drops__hotline_calls
