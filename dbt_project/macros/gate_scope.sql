@@ -2,8 +2,8 @@
 
     First build or --full-refresh: every row. Later runs: the rows loaded after the latest load the
     gate already holds (`_loaded_at_utc`, raw's own load time), plus every earlier row whose key one
-    of them delivers again: a key is ranked against all its deliveries (the latest is staged, the others are
-    duplicate_key), so its earlier rows are judged again and replace their old verdicts (the
+    of them delivers again: a key is ranked against all its deliveries (the latest is staged, the
+    others are duplicate_key), so its earlier rows are judged again and replace their old verdicts (the
     gate's delete+insert on the row's identity, _source_file and _row_number).
 
     Drop files are append-only (a file name is loaded once; ingest.drops refuses a changed

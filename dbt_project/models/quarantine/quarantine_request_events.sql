@@ -1,6 +1,6 @@
--- Rows of raw.request_events that failed a hard rule of base_case_system__request_events, with the rule, so
--- raw.request_events = stg + quarantine, row for row. Rebuilt on every run: a row fixed at the source
--- leaves quarantine on the next run. Personal fields appear only as pseudonyms.
+-- Rows of raw.request_events that failed a hard rule of base_case_system__request_events, with the
+-- rule, so raw.request_events = stg + quarantine, row for row. Rebuilt on every run: a row fixed at
+-- the source leaves quarantine on the next run. Personal fields appear only as pseudonyms.
 {{ config(alias='request_events') }}
 
 with

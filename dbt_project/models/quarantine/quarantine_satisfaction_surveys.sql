@@ -1,6 +1,7 @@
--- Rows of raw.satisfaction_surveys that failed a hard rule of base_case_system__satisfaction_surveys, with the rule, so
--- raw.satisfaction_surveys = stg + quarantine, row for row. Rebuilt on every run: a row fixed at the source
--- leaves quarantine on the next run. Personal fields appear only as pseudonyms.
+-- Rows of raw.satisfaction_surveys that failed a hard rule of
+-- base_case_system__satisfaction_surveys, with the rule, so raw.satisfaction_surveys = stg +
+-- quarantine, row for row. Rebuilt on every run: a row fixed at the source leaves quarantine on the
+-- next run. Personal fields appear only as pseudonyms.
 {{ config(alias='satisfaction_surveys') }}
 
 with

@@ -1,6 +1,6 @@
--- Rows of raw.service_requests that failed a hard rule of base_case_system__service_requests, with the rule, so
--- raw.service_requests = stg + quarantine, row for row. Rebuilt on every run: a row fixed at the source
--- leaves quarantine on the next run. Personal fields appear only as pseudonyms.
+-- Rows of raw.service_requests that failed a hard rule of base_case_system__service_requests, with
+-- the rule, so raw.service_requests = stg + quarantine, row for row. Rebuilt on every run: a row
+-- fixed at the source leaves quarantine on the next run. Personal fields appear only as pseudonyms.
 {{ config(alias='service_requests') }}
 
 with

@@ -1,4 +1,5 @@
--- The rows of raw.satisfaction_surveys that pass the hard rules (base_case_system__satisfaction_surveys).
+-- The rows of raw.satisfaction_surveys that pass the hard rules
+-- (base_case_system__satisfaction_surveys).
 with
 
 checked as (

@@ -1,4 +1,5 @@
--- The calls of raw.hotline_calls that pass the hard rules, once each (base_channel_drops__hotline_calls).
+-- The calls of raw.hotline_calls that pass the hard rules, once each
+-- (base_channel_drops__hotline_calls).
 with
 
 checked as (

@@ -1,6 +1,6 @@
--- Gate for raw.request_events (see base_case_system__citizens). An event for an unknown request is kept:
--- referential gaps are a soft data-quality finding, not a row-level failure. An event in the future
--- (later than "now" plus var future_tolerance_minutes) is impossible.
+-- Gate for raw.request_events (see base_case_system__citizens). An event for an unknown request is
+-- kept: referential gaps are a soft data-quality finding, not a row-level failure. An event in the
+-- future (later than "now" plus var future_tolerance_minutes) is impossible.
 with
 
 source as (

@@ -1,6 +1,6 @@
--- Gate for raw.satisfaction_surveys (see base_case_system__citizens). The free-text comment never leaves
--- this model (it may hold personal data); only whether there was one. A survey submitted in the
--- future (later than "now" plus var future_tolerance_minutes) is impossible.
+-- Gate for raw.satisfaction_surveys (see base_case_system__citizens). The free-text comment never
+-- leaves this model (it may hold personal data); only whether there was one. A survey submitted in
+-- the future (later than "now" plus var future_tolerance_minutes) is impossible.
 with
 
 source as (

@@ -1,11 +1,11 @@
--- Gate for raw.service_requests (see base_case_system__citizens). Besides missing and invalid fields it
--- quarantines requests submitted or closed in the future (later than "now" plus var
+-- Gate for raw.service_requests (see base_case_system__citizens). Besides missing and invalid
+-- fields it quarantines requests submitted or closed in the future (later than "now" plus var
 -- future_tolerance_minutes: a clock or time-zone fault), requests closed before they were
 -- submitted, requests whose service code the services catalogue does not know (a null code is
--- allowed: the unknown member), and duplicate submissions: the same
--- citizen, service and description again within var duplicate_submission_minutes of the previous
--- one (compared with the previous submission of the chain, so a burst keeps only its first).
--- The free-text description never leaves this model (it may hold names and phone numbers).
+-- allowed: the unknown member), and duplicate submissions: the same citizen, service and
+-- description again within var duplicate_submission_minutes of the previous one (compared with the
+-- previous submission of the chain, so a burst keeps only its first). The free-text description
+-- never leaves this model (it may hold names and phone numbers).
 with
 
 source as (
