@@ -68,7 +68,7 @@ def print_layer_counts(settings: Settings) -> None:
         counts = layer_row_counts(con)
     print(f"warehouse: {settings.warehouse_path}")
     for schema, tables in counts.items():
-        print(f"  {schema:<13} {sum(tables.values()):>12,} rows in {len(tables)} tables")
+        print(f"  {schema:<13} {sum(tables.values()):>12,} rows in {len(tables)} tables and views")
         for table, n in tables.items():
             print(f"      {table:<40} {n:>12,}")
 
