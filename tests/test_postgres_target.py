@@ -92,18 +92,15 @@ def checksum(rows: list[tuple[str, ...]]) -> str:
     return hashlib.sha256("\n".join("\x1f".join(row) for row in rows).encode()).hexdigest()
 
 
+# The tables and views of one schema, in both warehouses.
+RELATIONS_SQL = "select table_name from information_schema.tables where table_schema = %s order by 1"
+
+
 def duck_tables(path: Path, schema: str) -> list[str]:
-    """Tables and views: the drop channels' staging and quarantine are views of their gates."""
+    """Tables and views (the drop channels' staging and quarantine are views of their gates), listed
+    by the same information_schema query as on PostgreSQL."""
     with duckdb.connect(str(path), read_only=True) as con:
-        return [
-            t
-            for (t,) in con.execute(
-                """select table_name from duckdb_tables() where schema_name = $schema
-                union all select view_name from duckdb_views() where schema_name = $schema and not internal
-                order by 1""",
-                {"schema": schema},
-            ).fetchall()
-        ]
+        return [t for (t,) in con.execute(RELATIONS_SQL.replace("%s", "?"), [schema]).fetchall()]
 
 
 def duck_read(path: Path, schema: str, table: str) -> tuple[list[str], list[tuple]]:
@@ -118,7 +115,7 @@ def pg_read(url: str, schema: str, table: str) -> tuple[list[str], list[tuple]]:
         return [c.name for c in cur.description], cur.fetchall()
 
 
-def pg_rows(url: str, query: str, params: list | dict | None = None) -> list[tuple]:
+def pg_rows(url: str, query: str, params: list | None = None) -> list[tuple]:
     with psycopg.connect(url) as con:
         return con.execute(query, params).fetchall()
 
@@ -229,15 +226,7 @@ def test_every_derived_table_equals_duckdbs(published: Published) -> None:
     compared = 0
     for schema in DERIVED_SCHEMAS:
         tables = duck_tables(published.duck, schema)
-        pg_tables = [
-            t
-            for (t,) in pg_rows(
-                published.url,
-                """select tablename from pg_tables where schemaname = %(schema)s
-                union all select viewname from pg_views where schemaname = %(schema)s order by 1""",
-                {"schema": schema},
-            )
-        ]
+        pg_tables = [t for (t,) in pg_rows(published.url, RELATIONS_SQL, [schema])]
         assert pg_tables == tables, schema
         for table in tables:
             duck_columns, duck_data = duck_read(published.duck, schema, table)

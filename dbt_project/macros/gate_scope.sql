@@ -14,20 +14,27 @@
     the pipeline's are Dagster run ids.) -#}
 {% macro gate_scope(source_relation, key_column) -%}
     {%- if is_incremental() %}
-    select * from {{ source_relation }}
-    where _loaded_at > {{ _gate_watermark() }}
+    with
+
+    watermark as (
+
+        select coalesce(max(_loaded_at_utc), timestamp '1900-01-01') as loaded_at from {{ this }}
+
+    ),
+
+    new_rows as (
+
+        select * from {{ source_relation }}
+        where _loaded_at > (select loaded_at from watermark)
+
+    )
+
+    select * from new_rows
     union all
     select * from {{ source_relation }}
-    where _loaded_at <= {{ _gate_watermark() }}
-        and {{ clean_text(key_column) }} in (
-            select {{ clean_text(key_column) }} from {{ source_relation }}
-            where _loaded_at > {{ _gate_watermark() }}
-        )
+    where _loaded_at <= (select loaded_at from watermark)
+        and {{ clean_text(key_column) }} in (select {{ clean_text(key_column) }} from new_rows)
     {%- else %}
     select * from {{ source_relation }}
     {%- endif %}
-{%- endmacro %}
-
-{% macro _gate_watermark() -%}
-    (select coalesce(max(_loaded_at_utc), timestamp '1900-01-01') from {{ this }})
 {%- endmacro %}
