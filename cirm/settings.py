@@ -87,6 +87,11 @@ class Settings:
         return self.data_dir / "report"
 
     @property
+    def column_metadata_dir(self) -> Path:
+        """dbt models' column schema and lineage, cached by what they are computed from."""
+        return self.data_dir / "dbt_column_metadata"
+
+    @property
     def open311_config(self) -> Path:
         """Which open-data exports to import (see open311/cities.py); absent means none."""
         return self._open311_config or self.data_dir / "open311.yaml"

@@ -6,6 +6,8 @@ as the demo does; `test_postgres_source_ingests_the_same` covers the PostgreSQL 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,11 +131,18 @@ def test_example_queries_answer(city: City) -> None:
             assert rows, path.name
 
 
-def test_dbt_assets_carry_column_lineage(city: City) -> None:
+def _materializations(schema: str, name: str, limit: int) -> list[dict]:
+    """Metadata of the asset's newest `limit` materializations, oldest first."""
     from dagster import AssetKey, DagsterInstance
 
-    record = DagsterInstance.get().fetch_materializations(AssetKey(["marts", "fct_service_requests"]), limit=1)
-    metadata = record.records[0].asset_materialization.metadata
+    records = DagsterInstance.get().fetch_materializations(AssetKey([schema, name]), limit=limit).records
+    return [r.asset_materialization.metadata for r in reversed(records)]
+
+
+def test_dbt_assets_carry_column_lineage(city: City) -> None:
+    from dagster import AssetKey
+
+    (metadata,) = _materializations("marts", "fct_service_requests", 1)
     lineage = metadata["dagster/column_lineage"].value
     deps = {dep.asset_key for column in lineage.deps_by_column.values() for dep in column}
     assert (
@@ -148,9 +157,12 @@ def test_library_warnings_go_to_the_run_log(city: City) -> None:
     # staging and quarantine models read ephemeral gates, whose columns it cannot fetch). With no
     # handler configured Python printed those on `cirm run`'s console, which shows progress lines
     # only; the run's log file keeps them, traceback included. (Under pytest a capture handler sits
-    # on the root logger, so the console side cannot be observed here.)
+    # on the root logger, so the console side cannot be observed here.) The step's own thread
+    # builds the metadata, so dagster's logger names the run and the step.
     log = city.runs[0].log_path.read_text(encoding="utf-8")
-    assert "WARNING dagster.builtin: An error occurred while building column lineage" in log
+    assert re.search(
+        r"WARNING dagster\.builtin: .* - dbt_staging - An error occurred while building column lineage", log
+    )
     assert "Traceback (most recent call last)" in log
 
 
@@ -282,8 +294,15 @@ def test_a_new_day_then_a_no_op_run(city: City) -> None:
     # A BI client reads the serving copy in a loop while the pipeline loads the new day.
     reader = _BiReader(settings.serving_path)
     continue_simulation(settings.source_url, settings.drops_dir, settings.truth_dir, days=1)
+    cached = set(settings.column_metadata_dir.iterdir())
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CIRM_DBT_COLUMN_LINEAGE", "true")
     _run(settings)
     errors, counts, messages = reader.stop()
+    # Column metadata is computed again only for SQL the first run did not compile: the incremental
+    # models' incremental branch (the first run built them whole).
+    added = set(settings.column_metadata_dir.iterdir()) - cached
+    assert len(cached) > 30 and 0 < len(added) <= _incremental_models()
     with connect_warehouse(settings.serving_path, read_only=True) as con:
         published = fetch_one(con, "SELECT count(*) FROM marts.fct_service_requests")[0]
     assert errors == 0, messages
@@ -305,9 +324,29 @@ def test_a_new_day_then_a_no_op_run(city: City) -> None:
     assert runs_after == runs_before + 1  # the quality history grows across runs
 
     unchanged = _raw_checksums(settings)
+    cached = _entries(settings)
     _run(settings)
+    mp.undo()
     assert _raw_checksums(settings) == unchanged
     _reconciles(settings)
+    # Nothing changed, so every model's column metadata came from the cache (an entry computed again
+    # would be a new file: the store writes a new one and renames it), as the first run made it.
+    assert _entries(settings) == cached
+    first, *_, latest = _materializations("marts", "dim_service", 3)
+    for key in ("dagster/column_lineage", "dagster/column_schema"):
+        assert latest[key] == first[key]
+
+
+def _entries(settings: Settings) -> dict[str, int]:
+    """The column-metadata cache's files and their inodes."""
+    return {p.name: p.stat().st_ino for p in settings.column_metadata_dir.iterdir()}
+
+
+def _incremental_models() -> int:
+    from orchestration.dbt.project import dbt_project
+
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
+    return sum(n["resource_type"] == "model" and n["config"]["materialized"] == "incremental" for n in nodes)
 
 
 @pytest.mark.postgres

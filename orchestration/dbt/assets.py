@@ -19,10 +19,10 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliInvocation, DbtCliResource, dbt_assets
-from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
 from cirm.settings import Settings
 from orchestration.dbt.args import build_args, window_vars
+from orchestration.dbt.column_metadata import attach_column_metadata
 from orchestration.dbt.project import DBT_EXECUTABLE, CirmDbtCliResource, dbt_project, ensure_manifest
 from orchestration.dbt.translator import CirmDbtTranslator
 from orchestration.partitions import daily_partitions, explicit_window, single_run_backfill
@@ -51,10 +51,12 @@ def dbt_environment(settings: Settings) -> None:
     os.environ["CIRM_HOLIDAY_COUNTRY"] = settings.holiday_country
 
 
-def _stream(dbt: DbtCliResource, context: dg.AssetExecutionContext, args: list[str]) -> Iterator[Any]:
+def _stream(
+    dbt: DbtCliResource, context: dg.AssetExecutionContext, settings: Settings, args: list[str]
+) -> Iterator[Any]:
     invocation = dbt.cli(args, context=context)
     try:
-        yield from _events(invocation)
+        yield from _events(invocation, settings.column_metadata_dir)
     finally:
         project_target = dbt_project.project_dir / dbt_project.target_path
         keep_partial_parse(invocation.target_path, project_target)
@@ -95,18 +97,19 @@ def prune_invocation_folders(project_target: Path, keep: int = KEPT_INVOCATIONS)
     return removed
 
 
-def _events(invocation: DbtCliInvocation) -> Iterator[Any]:
+def _events(invocation: DbtCliInvocation, column_metadata_dir: Path) -> Iterator[Any]:
     events = invocation.stream()
     if not column_lineage_enabled():
         yield from events
         return
-    # Column schema and column-level lineage (sqlglot over the compiled SQL) for the UI; on DuckDB
-    # dagster-dbt fetches them after the dbt process ends, so the writer lock is free by then. dbt's
-    # in-process adapter changes the working directory: put it back for the steps that follow.
+    # Column schema and column-level lineage (sqlglot over the compiled SQL) for the UI, fetched
+    # after the dbt process ends, when the writer lock is free, and reused while a model's inputs
+    # stay the same. dbt's in-process adapter changes the working directory: put it back for the
+    # steps that follow.
     collected, failure = _drain(events)
     cwd = os.getcwd()
     try:
-        yield from DbtEventIterator(iter(collected), invocation).fetch_column_metadata(with_column_lineage=True)
+        yield from attach_column_metadata(invocation, collected, column_metadata_dir)
         if failure is not None:
             raise failure
     finally:
@@ -117,11 +120,9 @@ def _events(invocation: DbtCliInvocation) -> Iterator[Any]:
 def _drain(events: Iterator[Any]) -> tuple[list[Any], Exception | None]:
     """Every event of a finished dbt process, and the error that ended it, if any.
 
-    dagster-dbt's metadata pass (`fetch_column_metadata`) waits for events in a loop with no sleep
-    (`dagster._core.utils.imap`), and on DuckDB it waits for the whole dbt process: the loop held
-    one of the two cores for as long as dbt ran, and dbt's DuckDB had the other. Handing it events
-    that are already here leaves it nothing to wait for. Nothing is lost by waiting here first: on
-    DuckDB dagster-dbt holds every event until dbt exits anyway, to free the writer lock.
+    The metadata pass needs the warehouse, which dbt's DuckDB holds until the process exits: on
+    DuckDB dagster-dbt holds every event until then anyway. (dagster-dbt's own pass also waited
+    in a loop with no sleep, `dagster._core.utils.imap`, holding one of the two cores while dbt ran.)
     """
     collected: list[Any] = []
     try:
@@ -160,8 +161,9 @@ def _full_rebuild_step(name: str, command: str, select: str, exclude: str | None
         pool=WAREHOUSE_POOL,
     )
     def _step(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
-        dbt_environment(cirm.load())
-        yield from _stream(dbt, context, build_args(command))
+        settings = cirm.load()
+        dbt_environment(settings)
+        yield from _stream(dbt, context, settings, build_args(command))
 
     return _step
 
@@ -183,11 +185,12 @@ dbt_dimensions = _full_rebuild_step(
     pool=WAREHOUSE_POOL,
 )
 def dbt_incremental_facts(context: dg.AssetExecutionContext, dbt: DbtCliResource, cirm: CirmSettings) -> Iterator[Any]:
-    dbt_environment(cirm.load())
+    settings = cirm.load()
+    dbt_environment(settings)
     window = explicit_window(context)
     dbt_vars = window_vars(*window, full=False) if window else {}
     context.log.info(f"incremental window: {dbt_vars or 'everything changed since the last build'}")
-    yield from _stream(dbt, context, build_args("build", extra_vars=dbt_vars))
+    yield from _stream(dbt, context, settings, build_args("build", extra_vars=dbt_vars))
 
 
 dbt_reporting = _full_rebuild_step("dbt_reporting", "build", REPORTING_SELECT)
