@@ -101,6 +101,12 @@ def test_the_store_returns_what_was_put_and_skips_a_damaged_entry(tmp_path: Path
     (tmp_path / "cache" / "k2.json").write_text('{"dagster/column_schema": {"__class__": "Table')
     assert cache.get("k2") is None  # cut short: computed again, never a crash
     assert not list((tmp_path / "cache").glob(".*"))  # no staged file left behind
+    # An entry computed again is a new file, a hit is not: test_pipeline_e2e tells hits by this.
+    inode = (tmp_path / "cache" / "k1.json").stat().st_ino
+    cache.get("k1")
+    assert (tmp_path / "cache" / "k1.json").stat().st_ino == inode
+    cache.put("k1", _metadata())
+    assert (tmp_path / "cache" / "k1.json").stat().st_ino != inode
 
 
 def test_prune_keeps_the_most_recently_used(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,33 +155,33 @@ def _node_of(invocation: DbtCliInvocation, event: Any) -> Mapping[str, Any] | No
     return props if props is not None and props["resource_type"] in _LINEAGE_NODES else None
 
 
-def attach_column_metadata(invocation: DbtCliInvocation, events: Iterable[Any], cache_folder: Path) -> Iterator[Any]:
-    """The events of a finished dbt invocation, models' and snapshots' with column schema and lineage."""
-    cache = ColumnMetadataCache(cache_folder)
+def _key_of(invocation: DbtCliInvocation, props: Mapping[str, Any], catalog: Catalog) -> str:
     manifest = invocation.manifest
-    catalog: Catalog | None = None
-    for event in events:
-        props = _node_of(invocation, event)
-        if props is None:
-            yield event
-            continue
-        if catalog is None:
-            catalog = _catalog(invocation)
-        sql_path = compiled_sql_path(invocation.target_path, props)
-        parents = [
-            manifest["nodes"].get(uid) or manifest["sources"][uid] for uid in manifest["parent_map"][props["unique_id"]]
-        ]
-        key = cache_key(
-            props,
-            sql_path.read_text(encoding="utf-8") if sql_path.exists() else "",
-            catalog,
-            parents,
-            invocation.dagster_dbt_translator,
-        )
-        metadata = cache.get(key)
-        if metadata is None:
-            metadata = _fetch_column_metadata(invocation, event, with_column_lineage=True) or {}
-            if SCHEMA_KEY in metadata and LINEAGE_KEY in metadata:
-                cache.put(key, metadata)
-        yield event.with_metadata({**event.metadata, **metadata})
+    parents = [manifest["nodes"].get(u) or manifest["sources"][u] for u in manifest["parent_map"][props["unique_id"]]]
+    sql_path = compiled_sql_path(invocation.target_path, props)
+    sql = sql_path.read_text(encoding="utf-8") if sql_path.exists() else ""
+    return cache_key(props, sql, catalog, parents, invocation.dagster_dbt_translator)
+
+
+def attach_column_metadata(invocation: DbtCliInvocation, events: Iterable[Any], cache_folder: Path) -> Iterator[Any]:
+    """The events of a finished dbt invocation, models' and snapshots' with column schema and lineage.
+
+    Misses are computed on dagster-dbt's post-processing threads, as dagster-dbt itself does: a
+    first build computes every model's, and the catalog queries overlap with sqlglot's work.
+    """
+    cache = ColumnMetadataCache(cache_folder)
+    events = list(events)
+    nodes = {i: props for i, e in enumerate(events) if (props := _node_of(invocation, e)) is not None}
+    catalog = _catalog(invocation) if nodes else {}
+    keys = {i: _key_of(invocation, props, catalog) for i, props in nodes.items()}
+    found = {i: cache.get(key) for i, key in keys.items()}
+    misses = [i for i, metadata in found.items() if metadata is None]
+    with ThreadPoolExecutor(max_workers=invocation.postprocessing_threadpool_num_threads) as pool:
+        computed = pool.map(lambda i: _fetch_column_metadata(invocation, events[i], with_column_lineage=True), misses)
+        for i, metadata in zip(misses, computed, strict=True):
+            found[i] = metadata or {}
+            if SCHEMA_KEY in found[i] and LINEAGE_KEY in found[i]:
+                cache.put(keys[i], found[i])
+    for i, event in enumerate(events):
+        yield event.with_metadata({**event.metadata, **found[i]}) if i in found else event
     cache.prune()
