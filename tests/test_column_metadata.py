@@ -117,3 +117,25 @@ def test_prune_keeps_the_most_recently_used(tmp_path: Path) -> None:
     assert cache.get("old") is not None  # a hit makes it the most recently used
     assert cache.prune(keep=2) == 1
     assert sorted(p.stem for p in tmp_path.glob("*.json")) == ["new", "old"]
+
+
+def test_no_catalog_degrades_to_no_cache_never_to_a_failed_step(manifest: dict, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from orchestration.dbt.column_metadata import attach_column_metadata
+
+    # An invocation without a database adapter: the catalog query cannot run, and dagster-dbt's own
+    # pass has nothing to describe. The events still come through, in order, and nothing is stored.
+    invocation = SimpleNamespace(
+        adapter=None,
+        manifest=manifest,
+        target_path=tmp_path,
+        project_dir=tmp_path,
+        postprocessing_threadpool_num_threads=2,
+    )
+    model = dg.Output(None, output_name="dim_service", metadata={"unique_id": "model.cirm.dim_service"})
+    other = dg.AssetObservation(asset_key="x", metadata={"unique_id": "test.cirm.some_test"})
+    out = list(attach_column_metadata(invocation, [model, other], tmp_path / "cache"))  # type: ignore[arg-type]
+    assert [type(e) for e in out] == [dg.Output, dg.AssetObservation]
+    assert SCHEMA_KEY not in out[0].metadata and out[0].metadata["unique_id"] == model.metadata["unique_id"]
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())

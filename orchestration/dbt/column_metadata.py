@@ -1,16 +1,17 @@
 """Column schema and column lineage of dbt models, computed once per model version and then reused.
 
-dagster-dbt builds both after every dbt step: a `DESCRIBE` of each model and of each of its parents,
-then sqlglot parses and optimizes the compiled SQL and traces every column. That is the same work
-with the same answer on every run until a model's SQL or a relation's columns change, and it cost
-20 s of a 107 s daily run of a small city (py-spy), whatever the city's size.
+dagster-dbt builds both after every dbt step: a `DESCRIBE` of each model and of each of its
+parents, then sqlglot parses and optimizes the compiled SQL and traces every column. That is the
+same work with the same answer on every run until a model's SQL or a relation's columns change; it
+cost 20 s of a 107 s daily run of a 2,000-citizen city (py-spy), whatever the city's size.
 
-A model's metadata is a function of its compiled SQL (string literals aside), its own columns, its parents' columns and
-asset keys, and the dagster-dbt and sqlglot versions. All columns of the warehouse come from one
-catalog query; those inputs, hashed, name a cache entry. A hit attaches the stored metadata; a miss
-asks dagster-dbt, as before, and stores the answer when it is complete (schema and lineage). An
-incomplete answer (a model reading an ephemeral gate has no parent relation to describe) is not
-stored: it is cheap to fail again, and a transient failure must not stick.
+A model's metadata is a function of its compiled SQL (string literals and comments aside), its own
+columns, its parents' columns and asset keys, and the dagster-dbt and sqlglot versions. All columns
+of the warehouse come from one catalog query; those inputs, hashed, name a cache entry. A hit
+attaches the stored metadata; a miss asks dagster-dbt, as before, and stores the answer when it is
+complete (schema and lineage). An incomplete answer (a model reading an ephemeral gate has no parent
+relation to describe) is not stored: it is cheap to fail again, and a transient failure must not
+stick.
 """
 
 import hashlib
@@ -39,9 +40,10 @@ _LINEAGE_NODES = ("model", "snapshot")
 Columns = tuple[tuple[str, str], ...]
 Catalog = dict[tuple[str, str, str], Columns]
 
-# SQL string literals (the run's own time in the gates' `_gated_at`, a partition's dates) and comments
-# move no column's lineage; a column whose type a literal changes changes the node's columns in the
-# key. One scan, so that a quote inside a comment (or `--` inside a literal) is read as what it is in.
+# SQL string literals (the run's own time in the gates' `_gated_at`, a partition's dates) and
+# comments move no column's lineage; a column whose type a literal changes changes the node's
+# columns in the key. One scan, so that a quote inside a comment (or `--` inside a literal) is read
+# as what it is in.
 _LITERAL_OR_COMMENT = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 _CATALOG_SQL = """
@@ -172,15 +174,19 @@ def attach_column_metadata(invocation: DbtCliInvocation, events: Iterable[Any], 
     cache = ColumnMetadataCache(cache_folder)
     events = list(events)
     nodes = {i: props for i, e in enumerate(events) if (props := _node_of(invocation, e)) is not None}
-    catalog = _catalog(invocation) if nodes else {}
-    keys = {i: _key_of(invocation, props, catalog) for i, props in nodes.items()}
-    found = {i: cache.get(key) for i, key in keys.items()}
+    try:
+        catalog = _catalog(invocation) if nodes else {}
+    except Exception as exc:  # metadata is for the UI: never fail a step that built its models
+        dg.get_dagster_logger().warning(f"column metadata computed without the cache: no catalog ({exc})")
+        catalog = None
+    keys = {i: _key_of(invocation, props, catalog) for i, props in nodes.items()} if catalog is not None else {}
+    found = {i: cache.get(keys[i]) if i in keys else None for i in nodes}
     misses = [i for i, metadata in found.items() if metadata is None]
     with ThreadPoolExecutor(max_workers=invocation.postprocessing_threadpool_num_threads) as pool:
         computed = pool.map(lambda i: _fetch_column_metadata(invocation, events[i], with_column_lineage=True), misses)
         for i, metadata in zip(misses, computed, strict=True):
             found[i] = metadata or {}
-            if SCHEMA_KEY in found[i] and LINEAGE_KEY in found[i]:
+            if i in keys and SCHEMA_KEY in found[i] and LINEAGE_KEY in found[i]:
                 cache.put(keys[i], found[i])
     for i, event in enumerate(events):
         yield event.with_metadata({**event.metadata, **found[i]}) if i in found else event
