@@ -337,8 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Dagster's notices about APIs it plans to replace are for developers, not for a user's console.
+    # Dagster's notices about APIs it plans to replace, or that are still in beta (the facts'
+    # single-run backfill policy, once per asset at every start), are for developers, not for a
+    # user's console.
     warnings.filterwarnings("ignore", message=r".*(superseded|deprecated).*")
+    warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

@@ -542,6 +542,66 @@ def test_drop_gates_judge_new_loads_and_the_keys_they_deliver_again(built: Path,
                 assert rows > 0, relation
 
 
+def _deliver_web_events(path: Path, load: str, loaded_at: str, rows: list[tuple[str, str, str, int]]) -> None:
+    """Web events (event_id, session_id, event, row number) as a new load of one drop file, the
+    other fields those of we-13."""
+    values = ", ".join(f"('{e}', '{s}', '{ev}', {n})" for e, s, ev, n in rows)
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"""
+            insert into raw.web_events by name
+            select w.* replace (v.event_id as event_id, v.session_id as session_id, v.event as event,
+                'web/web_{load}.jsonl' as _source_file, v.row_number as _row_number,
+                '{load}' as _load_id, timestamp '{loaded_at}' as _loaded_at)
+            from raw.web_events as w, (values {values}) as v(event_id, session_id, event, row_number)
+            where w.event_id = 'we-13'""")
+
+
+def test_digital_sessions_recompute_the_sessions_new_loads_touch(built: Path, tmp_path: Path) -> None:
+    """int_digital_sessions is incremental: each run recomputes only the sessions of new loads and
+    of the earlier deliveries they resend, and drops a session that lost its only staged event. Two
+    runs on A (a new session; then a corrected resend that moves its event to another session)
+    must equal one full refresh of the same raw rows on B."""
+    a = copy_warehouse(built, tmp_path / "a.duckdb")
+    b = copy_warehouse(built, tmp_path / "b.duckdb")
+    layers = ["--select", "path:models/staging/channel_drops", "int_digital_sessions"]
+    pinned = ["--vars", json.dumps({"run_now_utc": "2030-01-01 00:00:00"})]
+    first = [("we-90", "ws-solo", "login", 1), ("we-91", "ws-pair", "login", 2), ("we-92", "ws-pair", "logout", 3)]
+    for path in (a, b):
+        _deliver_web_events(path, "2025-06-03", "2025-06-03 10:00:00", first)
+    step = run_dbt(a, "run", *layers, *pinned, work_dir=tmp_path / "a")
+    assert step.returncode == 0, step.output[-3000:]
+    counts = query(
+        a,
+        "select session_id, event_count from intermediate.int_digital_sessions "
+        "where session_id in ('ws-solo', 'ws-pair') order by 1",
+    )
+    assert counts == [("ws-pair", 2), ("ws-solo", 1)]
+    before = query(a, "select count(*) from intermediate.int_digital_sessions")[0][0]
+
+    # we-90 resent under another session: ws-solo has no staged event left, ws-moved appears.
+    for path in (a, b):
+        _deliver_web_events(path, "2025-06-04", "2025-06-04 10:00:00", [("we-90", "ws-moved", "login", 1)])
+    step = run_dbt(a, "run", *layers, *pinned, work_dir=tmp_path / "a")
+    assert step.returncode == 0, step.output[-3000:]
+    full = run_dbt(b, "run", *layers, *pinned, "--full-refresh", work_dir=tmp_path / "b")
+    assert full.returncode == 0, full.output[-3000:]
+
+    sessions = (
+        "select session_id from intermediate.int_digital_sessions "
+        "where session_id in ('ws-solo', 'ws-pair', 'ws-moved') order by 1"
+    )
+    assert query(a, sessions) == [("ws-moved",), ("ws-pair",)]
+    assert query(a, "select count(*) from intermediate.int_digital_sessions")[0][0] == before
+    with duckdb.connect() as con:
+        con.execute(f"attach '{a}' as a (read_only)")
+        con.execute(f"attach '{b}' as b (read_only)")
+        in_a = "select * from a.intermediate.int_digital_sessions"
+        in_b = "select * from b.intermediate.int_digital_sessions"
+        assert con.execute(f"""
+            select (select count(*) from ({in_a} except all {in_b})),
+                   (select count(*) from ({in_b} except all {in_a}))""").fetchall() == [(0, 0)]
+
+
 # --------------------------------------------------------------------------- connection plugin
 
 

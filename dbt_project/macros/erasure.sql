@@ -3,7 +3,8 @@
     `cirm erase --citizen ID` records ids in meta.erasure_requests (privacy/erasure.py). Each dbt
     invocation of the pipeline starts by removing those citizens from every layer that outlives a
     run: raw (ingested again only when the source changes), the incremental gates of the drop
-    channels (staging/channel_drops/base, whose staging and quarantine views follow), snapshots
+    channels (staging/channel_drops/base, whose staging and quarantine views follow) and the
+    digital sessions rolled up from them (intermediate.int_digital_sessions), snapshots
     (type-2 history), the incremental facts, the per-citizen marts and the ML outputs. The other
     staging, intermediate and quarantine models are rebuilt from the purged raw tables, and the
     serving copy from the marts, so they follow. Running on every invocation (not once) is what
@@ -67,7 +68,7 @@
              and t.table_schema = c.table_schema
              and t.table_name = c.table_name
          where c.table_catalog = current_database()
-           and c.table_schema in ('raw', 'staging', 'snapshots', 'marts', 'ml')
+           and c.table_schema in ('raw', 'staging', 'intermediate', 'snapshots', 'marts', 'ml')
            and t.table_type = 'BASE TABLE'
          group by c.table_schema, c.table_name") -%}
     {%- set tables = {} -%}
@@ -196,6 +197,17 @@ set citizen_id = case when {{ id_matches }} then null else citizen_id end,
     is_email_malformed = case when {{ email_matches }} then false else is_email_malformed end
 where {{ id_matches }} or {{ email_matches }};
 {%- endfor %}
+
+{#- The digital sessions are incremental too (rolled up from the gates above): they lose the same
+    fields in place. -#}
+{%- if 'intermediate.int_digital_sessions' in tables %}
+    {%- set id_matches = 'citizen_id in ' ~ ids -%}
+    {%- set email_matches = 'email_pseudonym in ' ~ _erasure_pseudonyms(pseudonyms_relation, 'email') %}
+update intermediate.int_digital_sessions
+set citizen_id = case when {{ id_matches }} then null else citizen_id end,
+    email_pseudonym = case when {{ email_matches }} then null else email_pseudonym end
+where {{ id_matches }} or {{ email_matches }};
+{%- endif %}
 
 {#- One row per citizen (or citizen version) outside the facts: the rows go. -#}
 {%- for table, columns in tables.items()

@@ -142,7 +142,9 @@ passed as (
         _source_file,
         _row_number,
         _load_id,
-        _loaded_at
+        _loaded_at,
+        -- The load watermark of the incremental models over the events (int_digital_sessions).
+        _loaded_at_utc
 
     from checked
     where failed_rule is null

@@ -67,6 +67,32 @@ districts as (
 
 ),
 
+{% if is_incremental() %}
+-- Only the candidates of the change window below reach the join: an event that changed, or an
+-- event of a request (or of a service) that changed. The window filter is on the joined inputs'
+-- latest time, so without these semi-joins every daily run joined all events with all requests
+-- (5.6 s of a 15 s step at scale M) to keep a few thousand. Every row the filter keeps is among
+-- them: the greatest of the three times is in the window only if one of them is.
+changed_requests as (
+
+    select request_id from requests
+    where {{ in_change_window('requests.updated_at', 'requests._loaded_at') }}
+        or service_code in (
+            select service_code from service_catalogue
+            where {{ in_change_window('service_catalogue.updated_at', 'service_catalogue._loaded_at') }}
+        )
+
+),
+
+candidates as (
+
+    select * from events
+    where {{ in_change_window('events.recorded_at', 'events._loaded_at') }}
+        or request_id in (select request_id from changed_requests)
+
+),
+{% endif %}
+
 joined as (
 
     select
@@ -84,7 +110,7 @@ joined as (
         greatest(events.recorded_at, requests.updated_at, service_catalogue.updated_at) as _changed_at,
         greatest(events._loaded_at, requests._loaded_at, service_catalogue._loaded_at) as _loaded_at
 
-    from events
+    from {{ 'candidates' if is_incremental() else 'events' }} as events
     left join requests on events.request_id = requests.request_id
     left join service_catalogue on requests.service_code = service_catalogue.service_code
 
