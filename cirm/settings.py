@@ -41,6 +41,8 @@ class Settings:
     # CIRM_ERASE_IN_SOURCE: `cirm erase` also deletes the citizen from the case-management source.
     erase_in_source: bool = False
     _postgres_warehouse_url: str | None = None
+    # CIRM_MODEL_SELECTION_DAYS: how long the mining assets reuse a choice of k and a backtest (0: never).
+    model_selection_days: int = 7
 
     @property
     def pseudonym_secret(self) -> str:
@@ -137,6 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         demo_mode=env_flag(env, "CIRM_DEMO_MODE") or (data_dir / DEMO_MARKER).exists(),
         erase_in_source=env_flag(env, "CIRM_ERASE_IN_SOURCE"),
         _postgres_warehouse_url=_postgres_url_setting(env, "CIRM_POSTGRES_WAREHOUSE_URL"),
+        model_selection_days=_days_setting(env, "CIRM_MODEL_SELECTION_DAYS", 7),
     )
 
 
@@ -170,6 +173,15 @@ def _date_setting(env: Mapping[str, str], name: str, default: str) -> date:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise SettingsError(f"{name}={value!r} is not a date in YYYY-MM-DD form") from exc
+
+
+def _days_setting(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()):  # no sign, no fraction: 0 or more whole days
+        raise SettingsError(f"{name}={env[name]!r} is not a number of days: use a whole number, 0 or more")
+    return int(value)
 
 
 def redact_url(url: str | None) -> str:

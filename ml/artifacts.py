@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,53 @@ def load_model_artifact(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """Read back a model folder written by `save_model_artifact`."""
     path = Path(path)
     return joblib.load(path / MODEL_FILE), json.loads((path / METADATA_FILE).read_text())
+
+
+def latest_metadata(models_dir: str | Path, name: str) -> dict[str, Any] | None:
+    """The metadata of the newest artefact of `name` (by its `created_at`); None when there is none.
+
+    A metadata file that cannot be read or parsed is passed over, never raised: callers use this to
+    find a prior to reuse, and without one they simply compute afresh. Staging folders are not artefacts yet.
+    """
+    found = []
+    for path in sorted((Path(models_dir) / name).glob(f"[!.]*/{METADATA_FILE}")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(record, dict):
+            found.append((_timestamp(record.get("created_at")) or datetime.min, path.parent.name, record))
+    return max(found, key=lambda item: item[:2])[2] if found else None
+
+
+def _timestamp(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def reusable_prior(
+    prior: Mapping[str, Any] | None,
+    *,
+    stamp: str,
+    now: datetime,
+    max_age_days: int,
+    expect: Mapping[str, Any],
+) -> Mapping[str, Any] | None:
+    """`prior` when it may stand in for today's model selection, else None.
+
+    It may when its `stamp` date is 0 to `max_age_days - 1` days before `now` (0 days: never) and
+    every `expect` key holds today's value, compared the way metadata.json stores it (as JSON). Age
+    counts calendar days, not elapsed time, so a daily run a few seconds earlier than last week's
+    does not stretch a 7-day cadence to 8. A stamp in the future is no evidence of freshness.
+    """
+    when = _timestamp(prior.get(stamp)) if prior and max_age_days > 0 else None
+    if when is None or not 0 <= (now.date() - when.date()).days < max_age_days:
+        return None
+    same = all(_as_json(prior.get(key)) == _as_json(value) for key, value in expect.items())
+    return prior if same else None
+
+
+def _as_json(value: object) -> object:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))

@@ -64,10 +64,12 @@ def parse_category_mix(mix: pd.Series) -> tuple[pd.DataFrame, dict[str, str]]:
         {name: table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False) for name in table.column_names},
         index=mix.index,
     ).fillna(0.0)
-    shares = shares.clip(lower=0.0)
+    # Same column order whatever the JSON order, before summing: Arrow's threaded reader gives its
+    # columns in an order that varies from call to call, and a sum in another order differs in the
+    # last bit, which changed model versions of unchanged data.
+    shares = shares[sorted(shares.columns, key=lambda c: (category_column(c), c))].clip(lower=0.0)
     totals = shares.sum(axis=1)
     shares = shares.div(totals.where(totals > 0, 1.0), axis=0)
-    shares = shares[sorted(shares.columns, key=category_column)]  # same column order whatever the JSON order
     labels = {category_column(c): str(c) for c in shares.columns}
     shares.columns = [category_column(c) for c in shares.columns]
     if shares.columns.duplicated().any():  # two spellings that slug to the same column are one category

@@ -8,13 +8,18 @@ Publishing gate: the model is published only if its aggregate MASE beats seasona
 not, every series publishes the seasonal-naive forecast. When it does, each series is checked again
 (its mean MASE over the origins) and a series where the model lost publishes seasonal naive too.
 Fallback rows carry is_fallback = true, and the metadata lists them.
+
+The backtest (one fit per origin) costs most of the run. A prior run's backtest younger than
+`selection_days` is reused: the final model is still refitted on today's history and forecasts,
+while the gate verdicts and interval calibration are the prior's, so they stay those of one evaluation.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -23,12 +28,13 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from ml import charts
+from ml.artifacts import reusable_prior
 from ml.baselines import moving_average, seasonal_naive
 from ml.demand_features import FeatureBinner, FeatureMatrix, build_features
 from ml.demand_series import DemandPanel, build_panel
 from ml.intervals import IntervalCalibration, calibrate, interval
 from ml.metrics import interval_coverage, mase, seasonal_naive_scale, wape
-from ml.versioning import code_version, fingerprint
+from ml.versioning import code_version, fingerprint, utc_now
 
 MODEL_NAME = "demand_forecast"
 GBM = "hgb_poisson"
@@ -76,7 +82,7 @@ class DemandModel:
 @dataclass
 class ForecastResult:
     forecast: pd.DataFrame  # demand_forecast
-    backtest: pd.DataFrame  # forecast_backtest
+    backtest: pd.DataFrame | None  # forecast_backtest; None when a prior run's backtest was reused
     metadata: dict[str, Any]
     chart_png: bytes | None  # None where matplotlib is not installed
     chart_markdown: str
@@ -91,6 +97,27 @@ class _Backtest:
     points: dict[str, np.ndarray]  # model -> (origin, series, horizon)
     scale: np.ndarray  # (origin, series) in-sample seasonal-naive MAE
     valid: np.ndarray  # (origin, series) whether the series counts at that origin
+
+
+@dataclass
+class _Evaluation:
+    """What publishing needs from a backtest, run today or reused from a prior run's metadata."""
+
+    aggregate: dict[str, dict[str, float]]
+    gate_passed: bool
+    model_loses: list[str]  # series whose mean backtest MASE is worse than seasonal naive's
+    calibrations: dict[str, IntervalCalibration]
+    origins: list[str]
+    source: dict[str, Any]  # when, in which model version and with which parameters it was backtested
+    reused: bool = False
+
+    def verdicts(self) -> dict[str, Any]:
+        """What decides the published forecast, exactly: which series fall back and the interval calibration."""
+        return {
+            "aggregate_passed": self.gate_passed,
+            "model_loses": self.model_loses,
+            "calibration": {name: cal.to_dict(exact=True) for name, cal in self.calibrations.items()},
+        }
 
 
 @dataclass
@@ -207,18 +234,54 @@ def _aggregate(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-def _gate(table: pd.DataFrame, aggregate: dict, series_id: np.ndarray) -> tuple[bool, np.ndarray]:
-    """(aggregate gate passed, per-series fallback flags in panel order)."""
+def _gate(table: pd.DataFrame, aggregate: dict, series_id: np.ndarray) -> tuple[bool, list[str]]:
+    """(aggregate gate passed, series where the model lost to seasonal naive; empty when it failed)."""
     model_mase = aggregate.get(GBM, {}).get("mase", np.nan)
     naive_mase = aggregate.get(NAIVE, {}).get("mase", np.nan)
     passed = bool(np.isfinite(model_mase) and np.isfinite(naive_mase) and model_mase < naive_mase)
     if not passed:
-        return False, np.ones(len(series_id), dtype=bool)
+        return False, []
     per_series = table.pivot_table(index="series_id", columns="model", values="mase", aggfunc="mean")
     per_series = per_series.reindex(series_id)
     # Ties and series never backtested keep the model: the aggregate gate vouches for it there.
     loses = (per_series[GBM] > per_series[NAIVE]).fillna(False).to_numpy(dtype=bool)
-    return True, loses
+    return True, series_id[loses].tolist()
+
+
+def _fallback(evaluation: _Evaluation, series_id: np.ndarray) -> np.ndarray:
+    """Per series in panel order, whether the backtest says to publish seasonal naive."""
+    if not evaluation.gate_passed:
+        return np.ones(len(series_id), dtype=bool)
+    return np.isin(series_id, evaluation.model_loses)
+
+
+def _reused_evaluation(
+    prior: Mapping[str, Any] | None, expect: dict[str, Any], now: datetime, max_age_days: int
+) -> _Evaluation | None:
+    """The backtest of `prior` (a previous result's metadata) when it may stand in for today's, else None."""
+    record = prior.get("backtest") if isinstance(prior, Mapping) else None
+    record = record if isinstance(record, Mapping) else None
+    if reusable_prior(record, stamp="evaluated_at", now=now, max_age_days=max_age_days, expect=expect) is None:
+        return None
+    try:
+        evaluation = _Evaluation(
+            aggregate=dict(prior["metrics"]),
+            gate_passed=record["aggregate_passed"] is True,
+            model_loses=[str(s) for s in record["model_loses"]],
+            calibrations={str(m): IntervalCalibration.from_dict(c) for m, c in record["calibration"].items()},
+            origins=[str(o) for o in prior["origins"]],
+            source={key: record[key] for key in (*expect, "evaluated_at", "evaluated_in")},
+            reused=True,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # metadata this code cannot read is no prior: backtest again
+    # A prior without a single origin backtested nothing: there is no evaluation to reuse.
+    return evaluation if evaluation.origins and set(MODELS) <= set(evaluation.calibrations) else None
+
+
+def _no_backtest(n_series: int, horizon: int) -> _Backtest:
+    empty, no_origin = np.empty((0, n_series, horizon)), np.empty((0, n_series))
+    return _Backtest(np.empty(0, dtype=np.int64), empty, dict.fromkeys(MODELS, empty), no_origin, no_origin > 0)
 
 
 def history_gate(daily: pd.DataFrame, min_days: int = MIN_HISTORY_DAYS) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -251,16 +314,24 @@ def forecast_demand(
     seed: int = 42,
     hgb_params: dict[str, Any] | None = None,
     n_threads: int | None = DEFAULT_THREADS,
+    prior: Mapping[str, Any] | None = None,
+    selection_days: int = 0,
+    clock: Callable[[], datetime] = utc_now,
 ) -> ForecastResult:
     """Backtest, gate and forecast daily demand for every category x district and category city-wide.
 
     `daily` has date, category, district_id and received (requests per day). The forecast covers the
     `horizon` days after the last date in the data. `model_version` hashes the series, the holiday
-    set, the parameters and the code version: the same inputs give the same version. `n_threads`
-    caps OpenMP threads while fitting (None: all cores).
+    set, the parameters, the code version and the backtest's verdicts: the same inputs give the
+    same version. `n_threads` caps OpenMP threads while fitting (None: all cores).
+
+    `prior` is a previous result's metadata (as saved with its artefact). Its backtest is reused,
+    not rerun, when it is fewer than `selection_days` calendar days old by `clock` (0: always
+    backtest) and was made with today's parameters, code version and set of series; the result's
+    `backtest` frame is then None, and `metadata["evaluation"]` says which happened.
     """
     with threadpool_limits(limits=n_threads, user_api="openmp"):
-        return _forecast_demand(daily, holidays, horizon, origins, seed, hgb_params)
+        return _forecast_demand(daily, holidays, horizon, origins, seed, hgb_params, prior, selection_days, clock())
 
 
 def _forecast_demand(
@@ -270,6 +341,9 @@ def _forecast_demand(
     origins: int,
     seed: int,
     hgb_params: dict[str, Any] | None,
+    prior: Mapping[str, Any] | None,
+    selection_days: int,
+    now: datetime,
 ) -> ForecastResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -279,17 +353,35 @@ def _forecast_demand(
     timings["features_s"] = time.perf_counter() - started
     last = panel.values.shape[1] - 1
     trainable = ~np.isnan(fm.target) & ~np.isnan(fm.scale) & (fm.day_index <= last)
+    run_params = {"horizon": horizon, "origins": origins, "seed": seed, **params}
+    expect = {"params": run_params, "code_version": code_version(), "series": fingerprint(panel.series_id)}
+    evaluation = _reused_evaluation(prior, expect, now, selection_days)
+    backtest_started = time.perf_counter()
+    if evaluation:
+        bt, bounds, backtest = _no_backtest(panel.n_series, horizon), {}, None
+    else:
+        bt = _backtest(panel, fm, trainable, horizon, origins, params, seed)
+        bounds = _backtest_intervals(bt)
+        table = _metrics_table(panel, bt, bounds)
+        aggregate = _aggregate(table)
+        gate_passed, model_loses = _gate(table, aggregate, panel.series_id)
+        evaluation = _Evaluation(
+            aggregate,
+            gate_passed,
+            model_loses,
+            {m: calibrate(bt.actual, bt.points[m], bt.valid) for m in MODELS} if len(bt.origins) else {},
+            [str(panel.dates[o].date()) for o in bt.origins],
+            {**expect, "evaluated_at": pd.Timestamp(now).isoformat()},
+        )
+        backtest = table[BACKTEST_COLUMNS].copy()
+    timings["backtest_s"] = time.perf_counter() - backtest_started
+    # The verdicts are hashed, not where they came from: reusing the backtest of the same data gives
+    # the same forecast, and so the same version.
     model_version = fingerprint(
         panel.values, panel.series_id, str(panel.dates[0]), sorted(str(d) for d in holidays or ()),
-        {"horizon": horizon, "origins": origins, "seed": seed, **params}, code_version(),
+        run_params, code_version(), evaluation.verdicts(),
     )  # fmt: skip
-
-    bt = _backtest(panel, fm, trainable, horizon, origins, params, seed)
-    timings["backtest_s"] = time.perf_counter() - started - timings["features_s"]
-    bounds = _backtest_intervals(bt)
-    table = _metrics_table(panel, bt, bounds)
-    aggregate = _aggregate(table)
-    gate_passed, fallback = _gate(table, aggregate, panel.series_id)
+    evaluation.source.setdefault("evaluated_in", model_version)
 
     fit_started = time.perf_counter()
     final_model = _fit(fm, trainable, params, seed) if trainable.any() else None
@@ -297,8 +389,9 @@ def _forecast_demand(
     history = panel.values
     naive_future = seasonal_naive(history, horizon)
     model_future = _predict(final_model, fm, last + 1, horizon) if final_model else np.full_like(naive_future, np.nan)
-    fallback = fallback | np.isnan(model_future).any(axis=1)  # too young to model: naive it is
-    calibrations = {m: calibrate(bt.actual, bt.points[m], bt.valid) for m in MODELS} if len(bt.origins) else {}
+    # A series too young for the model publishes naive, whatever the backtest said.
+    fallback = _fallback(evaluation, panel.series_id) | np.isnan(model_future).any(axis=1)
+    calibrations = evaluation.calibrations
 
     point = np.where(fallback[:, None], naive_future, model_future)
     lower, upper = np.zeros_like(point), np.zeros_like(point)
@@ -320,8 +413,6 @@ def _forecast_demand(
             "is_fallback": np.repeat(fallback, horizon),
         }
     )
-    backtest = table[BACKTEST_COLUMNS].copy()
-
     model = DemandModel(
         estimator=final_model,
         feature_names=list(fm.features.columns),
@@ -334,13 +425,15 @@ def _forecast_demand(
         params=params,
     )
     timings["total_s"] = time.perf_counter() - started
-    metadata = _metadata(panel, bt, aggregate, gate_passed, fallback, model, model_version, horizon, seed, timings)
+    metadata = _metadata(panel, evaluation, fallback, model, model_version, horizon, seed, timings)
     chart_png, chart_markdown = _charts(panel, bt, bounds, point, lower, upper, future_dates)
     metadata["chart_markdown"] = chart_markdown
     return ForecastResult(forecast, backtest, metadata, chart_png, chart_markdown, model, timings)
 
 
-def _metadata(panel, bt, aggregate, gate_passed, fallback, model, model_version, horizon, seed, timings) -> dict:
+def _metadata(panel, evaluation: _Evaluation, fallback, model, model_version, horizon, seed, timings) -> dict:
+    aggregate, source = evaluation.aggregate, evaluation.source
+    label = f"reused from {str(source['evaluated_at'])[:10]}/{source['evaluated_in']}" if evaluation.reused else None
     model_mase = aggregate.get(GBM, {}).get("mase", float("nan"))
     naive_mase = aggregate.get(NAIVE, {}).get("mase", float("nan"))
     return {
@@ -351,7 +444,9 @@ def _metadata(panel, bt, aggregate, gate_passed, fallback, model, model_version,
         "horizon_days": horizon,
         "seed": seed,
         "series": int(panel.n_series),
-        "origins": [str(panel.dates[o].date()) for o in bt.origins],
+        # Which backtest the gate and intervals below come from; "backtest" has what reusing it needs.
+        "evaluation": label or "backtested",
+        "origins": evaluation.origins,
         "features": model.feature_names,
         "params": model.params,
         "metrics": aggregate,
@@ -359,8 +454,8 @@ def _metadata(panel, bt, aggregate, gate_passed, fallback, model, model_version,
         "coverage_p10_p90": aggregate.get(GBM, {}).get("coverage_p10_p90"),
         "gate": {
             "rule": "publish the model where its backtest MASE beats seasonal naive: in aggregate, then per series",
-            "aggregate_passed": gate_passed,
-            "reason": None if len(bt.origins) else f"no backtest origin with {MIN_TRAIN_DAYS} days of history",
+            "aggregate_passed": evaluation.gate_passed,
+            "reason": None if evaluation.origins else f"no backtest origin with {MIN_TRAIN_DAYS} days of history",
             "model_mase": model_mase,
             "seasonal_naive_mase": naive_mase,
         },
@@ -368,6 +463,7 @@ def _metadata(panel, bt, aggregate, gate_passed, fallback, model, model_version,
         "fallback_series_count": int(fallback.sum()),
         "fallback_series": model.fallback_series[:50],
         "intervals": {name: cal.to_dict() for name, cal in model.intervals.items()},
+        "backtest": {**source, **evaluation.verdicts()},
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
 
@@ -412,7 +508,11 @@ def _charts(panel, bt, bounds, point, lower, upper, future_dates) -> tuple[bytes
                     "p90": np.concatenate([np.full(pad, np.nan), hi_bt, upper[s]]),
                 }
             )  # fmt: skip
+    table = pd.DataFrame(rows)
     title = f"28-day totals: last backtest origin and forecast from {future_dates[0].date()}"
-    markdown = f"**{title}**\n\n" + charts.markdown_table(pd.DataFrame(rows), float_format="{:.0f}")
+    if not len(bt.origins):  # nothing backtested in this run (no origin possible, or a prior's reused)
+        table = table.drop(columns=["backtest actual", "backtest model", "backtest naive"])
+        title = f"28-day forecast totals from {future_dates[0].date()}"
+    markdown = f"**{title}**\n\n" + charts.markdown_table(table, float_format="{:.0f}")
     png = charts.forecast_lines_png(panels, "Forecast vs actual (last backtest origin, then forecast)")
     return png, markdown

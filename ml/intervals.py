@@ -23,8 +23,16 @@ class IntervalCalibration:
     alpha: float
     quantiles: np.ndarray  # (horizon buckets, len(QUANTILES)) standardized residual quantiles
 
-    def to_dict(self) -> dict:
+    def to_dict(self, exact: bool = False) -> dict:
+        """JSON form, rounded for reading unless `exact` (what `from_dict` needs to give the same intervals)."""
+        if exact:
+            return {"alpha": self.alpha, "quantiles_by_week": self.quantiles.tolist()}
         return {"alpha": round(self.alpha, 6), "quantiles_by_week": np.round(self.quantiles, 4).tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IntervalCalibration:
+        quantiles = np.asarray(data["quantiles_by_week"], dtype=float).reshape(-1, len(QUANTILES))
+        return cls(alpha=float(data["alpha"]), quantiles=quantiles)
 
 
 def spread(point: np.ndarray, alpha: float) -> np.ndarray:

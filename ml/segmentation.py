@@ -4,10 +4,15 @@ Residents and businesses behave differently and are segmented separately, each s
 own population. Citizens without `consent_analytics` are dropped before anything is computed: they
 get no segment row and do not influence scaling, k or centroids. Consenting citizens who never
 contacted the city get segment 0 ("no contact yet"): there is no behaviour to cluster.
+
+Choosing k (bootstrap stability over the k range) costs most of the run and changes slowly, so a
+prior run's choice younger than `selection_days` is reused: today's citizens are still fitted and
+segmented, only the evaluation of the k range is skipped and its figures are the prior's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ml import charts
+from ml.artifacts import reusable_prior
 from ml.citizen_features import build_citizen_features
 from ml.cluster_selection import (
     K_RANGE,
@@ -29,6 +35,7 @@ from ml.cluster_selection import (
     SELECTION_SAMPLE,
     SILHOUETTE_SAMPLE,
     bootstrap_stability,
+    fit_kmeans,
     select_k,
 )
 from ml.metrics import silhouette_on_sample
@@ -42,6 +49,8 @@ MIN_CITIZENS = 20  # below this a kind is one segment: there is nothing stable t
 NO_CONTACT_ID, NO_CONTACT_NAME = 0, "no contact yet"
 
 SEGMENT_COLUMNS = ["citizen_id", "kind", "segment_id", "segment_name", "model_version", "scored_at"]
+# What a kind's summary keeps from the run that chose its k, when a later run reuses that choice.
+SELECTION_FIGURES = ("k", "silhouette", "stability", "stability_target_met", "candidates")
 
 
 @dataclass
@@ -95,6 +104,11 @@ def _space_scale(values: np.ndarray, columns: list[str], blocks: dict[str, list[
     return scale
 
 
+def _selectable_ks(n: int, k_range: range) -> list[int]:
+    """The k's a kind of n active citizens may be split into: about 10 citizens a segment in the sample."""
+    return [k for k in k_range if k * 10 <= min(n, SELECTION_SAMPLE)] if n >= MIN_CITIZENS else []
+
+
 def _segment_kind(
     raw: pd.DataFrame,
     transformed: pd.DataFrame,
@@ -104,8 +118,13 @@ def _segment_kind(
     seed: int,
     k_range: range,
     n_bootstrap: int,
+    prior: Mapping[str, Any] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, dict[str, Any], KindModel, pd.DataFrame]:
-    """Segment one kind; returns (segment_id per citizen, profiles, summary, model, z-scores)."""
+    """Segment one kind; returns (segment_id per citizen, profiles, summary, model, z-scores).
+
+    With `prior` (a prior run's summary of this kind, see SELECTION_FIGURES) its k is used instead of
+    selecting one, and its selection figures are carried over.
+    """
     columns = list(transformed.columns)
     # Median satisfaction of the kind for citizens who never rated: neutral for the distances.
     impute = {"avg_satisfaction": float(np.nan_to_num(transformed["avg_satisfaction"].median(), nan=0.0))}
@@ -121,26 +140,35 @@ def _segment_kind(
     sample = np.sort(rng.choice(n, SELECTION_SAMPLE, replace=False)) if n > SELECTION_SAMPLE else np.arange(n)
 
     summary: dict[str, Any] = {"n_citizens": int(n)}
-    kmeans = None
-    if n < MIN_CITIZENS or not [k for k in k_range if k * 10 <= len(sample)]:
+    kmeans, stability = None, None
+    if not _selectable_ks(n, k_range):
         clusters, k = np.zeros(n, dtype=np.int64), 1
         stability = np.array([1.0])
         summary.update(silhouette=None, stability_target_met=False, candidates=[], note="too few citizens to split")
     else:
-        choice, qualified, candidates = select_k(space[sample], seed=seed, k_range=k_range, n_bootstrap=n_bootstrap)
-        k = choice.k
+        if prior:
+            # The same fit select_k makes of a candidate k, so a reused k gives the segments that
+            # selecting it again today would give; only the evaluation of the k range is skipped.
+            k = int(prior["k"])
+            centers = fit_kmeans(space[sample], k, seed).cluster_centers_
+        else:
+            choice, qualified, candidates = select_k(space[sample], seed=seed, k_range=k_range, n_bootstrap=n_bootstrap)
+            k, centers = choice.k, choice.centers
         # The final fit starts from the centroids chosen on the sample, so the published clusters are
         # the ones whose stability was measured; it then settles on every citizen of the kind.
-        kmeans = KMeans(n_clusters=k, init=choice.centers, n_init=1, random_state=seed).fit(space)
+        kmeans = KMeans(n_clusters=k, init=centers, n_init=1, random_state=seed).fit(space)
         clusters = kmeans.labels_
-        stability = bootstrap_stability(
-            space[sample], kmeans.predict(space[sample]), k, seed=seed, n_bootstrap=n_bootstrap
-        )
-        summary.update(
-            silhouette=round(silhouette_on_sample(space, clusters, sample_size=SILHOUETTE_SAMPLE, seed=seed), 4),
-            stability_target_met=bool(qualified and np.nanmin(stability) >= MIN_STABILITY),
-            candidates=[c.summary() for c in candidates],
-        )
+        if prior:
+            summary.update({key: prior[key] for key in SELECTION_FIGURES})
+        else:
+            stability = bootstrap_stability(
+                space[sample], kmeans.predict(space[sample]), k, seed=seed, n_bootstrap=n_bootstrap
+            )
+            summary.update(
+                silhouette=round(silhouette_on_sample(space, clusters, sample_size=SILHOUETTE_SAMPLE, seed=seed), 4),
+                stability_target_met=bool(qualified and np.nanmin(stability) >= MIN_STABILITY),
+                candidates=[c.summary() for c in candidates],
+            )
 
     # Segment ids follow size (1 = largest) so they read the same way on every run.
     sizes = np.bincount(clusters, minlength=k)
@@ -161,11 +189,11 @@ def _segment_kind(
         ],
         axis=1,
     )
-    stability_by_segment = stability[order]
+    if stability is not None:
+        summary["stability"] = {int(s + 1): round(float(v), 4) for s, v in enumerate(stability[order])}
     summary.update(
         k=int(k),
         sizes={int(s): int(c) for s, c in zip(profiles["segment_id"], profiles["size"], strict=True)},
-        stability={int(s + 1): round(float(v), 4) for s, v in enumerate(stability_by_segment)},
         names=dict(zip(profiles["segment_id"].astype(int), names, strict=True)),
     )
     model = KindModel(
@@ -190,36 +218,88 @@ def segment_citizens(
     k_range: range = K_RANGE,
     n_bootstrap: int = N_BOOTSTRAP,
     n_threads: int | None = 1,
+    prior: Mapping[str, Any] | None = None,
+    selection_days: int = 0,
+    clock: Callable[[], datetime] = utc_now,
 ) -> SegmentationResult:
     """Segment consenting citizens of `mart_citizen_360`, residents and businesses separately.
 
     Deterministic for a seed. `model_version` hashes the consenting citizens' features, the
-    parameters and the code version, so the same inputs give the same version. `n_threads` caps
-    OpenMP threads in k-means (one by default: spinning threads crawl on a busy two-core machine).
+    parameters, the code version and the k of each kind, so the same inputs give the same version.
+    `n_threads` caps OpenMP threads in k-means (one by default: spinning threads crawl on a busy
+    two-core machine).
+
+    `prior` is a previous result's metadata (as saved with its artefact). Its k per kind is reused,
+    without selecting again, when its selection is fewer than `selection_days` calendar days old by
+    `clock` (0: always select), its parameters and code version are today's, it has the same kinds,
+    and its k still fits each kind today. `metadata["selection"]` says which happened.
     """
     with threadpool_limits(limits=n_threads, user_api="openmp"):
-        return _segment_citizens(citizen_360, seed, scored_at, k_range, n_bootstrap)
+        return _segment_citizens(citizen_360, seed, scored_at, k_range, n_bootstrap, prior, selection_days, clock())
+
+
+def _prior_selection(
+    prior: Mapping[str, Any] | None,
+    params: dict[str, Any],
+    n_active: dict[str, int],
+    k_range: range,
+    now: datetime,
+    max_age_days: int,
+) -> dict[str, dict[str, Any]] | None:
+    """Each kind's summary in `prior` when its choice of k may be reused today (see segment_citizens), else None."""
+    expect = {"params": params, "code_version": code_version()}
+    usable = reusable_prior(prior, stamp="selected_at", now=now, max_age_days=max_age_days, expect=expect)
+    kinds = usable.get("kinds") if usable else None
+    if not isinstance(kinds, dict) or sorted(kinds) != sorted(n_active):
+        return None
+    for kind, n in n_active.items():
+        ks, summary = _selectable_ks(n, k_range), kinds[kind]
+        # A kind too small to split today needs no k; any other needs a prior k that still fits it.
+        if ks and not (isinstance(summary, dict) and set(SELECTION_FIGURES) <= set(summary) and summary["k"] in ks):
+            return None
+    return kinds
 
 
 def _segment_citizens(
-    citizen_360: pd.DataFrame, seed: int, scored_at: datetime | None, k_range: range, n_bootstrap: int
+    citizen_360: pd.DataFrame,
+    seed: int,
+    scored_at: datetime | None,
+    k_range: range,
+    n_bootstrap: int,
+    prior: Mapping[str, Any] | None,
+    selection_days: int,
+    now: datetime,
 ) -> SegmentationResult:
-    scored_at = scored_at or utc_now()
+    scored_at = scored_at or now
     consent = citizen_360["consent_analytics"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     # k-means depends on the order of its rows, and a table scan's order is not defined: the same
     # citizens read in another order gave other segments (found by tests/test_fault_injection.py).
     consenting = citizen_360.loc[consent].sort_values("citizen_id", kind="stable").reset_index(drop=True)
     features = build_citizen_features(consenting)
     params = {"seed": seed, "k_range": [k_range.start, k_range.stop], "n_bootstrap": n_bootstrap}
-    model_version = fingerprint(consenting["citizen_id"].astype("string"), features.raw, params, code_version())
+    all_params = {
+        **params,
+        "min_stability": MIN_STABILITY,
+        "min_segment_share": MIN_SEGMENT_SHARE,
+        "selection_sample": SELECTION_SAMPLE,
+        "block_weights": BLOCK_WEIGHTS,
+    }
 
     kinds = consenting["kind"].astype("string")
     segment_ids = np.zeros(len(consenting), dtype=np.int64)
     names = pd.Series("", index=consenting.index, dtype="string")
     profiles, summaries, models, charts_md, zscore_tables = [], {}, {}, [], []
     active = (features.raw["contacts_total"] > 0).to_numpy()
-    for kind in sorted(kinds.dropna().unique()):  # two kinds: one model each
-        of_kind = (kinds == kind).to_numpy(dtype=bool)
+    of_kinds = {kind: (kinds == kind).to_numpy(dtype=bool) for kind in sorted(kinds.dropna().unique())}
+    reused = _prior_selection(
+        prior,
+        all_params,
+        {kind: int((of_kind & active).sum()) for kind, of_kind in of_kinds.items()},
+        k_range,
+        now,
+        selection_days,
+    )
+    for kind, of_kind in of_kinds.items():  # two kinds: one model each
         mask, silent = of_kind & active, of_kind & ~active
         kind_profiles = []
         summary: dict[str, Any] = {"k": 0}
@@ -232,6 +312,7 @@ def _segment_citizens(
                 seed=seed,
                 k_range=k_range,
                 n_bootstrap=n_bootstrap,
+                prior=reused[kind] if reused else None,
             )
             segment_ids[mask] = ids
             names[mask] = profile.set_index("segment_id")["segment_name"].reindex(ids).to_numpy()
@@ -265,6 +346,15 @@ def _segment_citizens(
         if mask.any():
             charts_md.append(_profile_markdown(kind, profile.loc[profile["segment_id"] != NO_CONTACT_ID], zscores))
 
+    chosen_k = {kind: summary["k"] for kind, summary in summaries.items()}
+    model_version = fingerprint(
+        consenting["citizen_id"].astype("string"), features.raw, params, code_version(), chosen_k
+    )
+    if reused:
+        selection = {"selected_at": prior["selected_at"], "selected_in": prior.get("selected_in")}
+        label = f"reused from {str(selection['selected_at'])[:10]}/{selection['selected_in']}"
+    else:
+        selection, label = {"selected_at": pd.Timestamp(now).isoformat(), "selected_in": model_version}, "selected"
     segments = pd.DataFrame(
         {
             "citizen_id": consenting["citizen_id"],
@@ -284,13 +374,10 @@ def _segment_citizens(
         "model_version": model_version,
         "code_version": code_version(),
         "scored_at": pd.Timestamp(scored_at).isoformat(),
-        "params": {
-            **params,
-            "min_stability": MIN_STABILITY,
-            "min_segment_share": MIN_SEGMENT_SHARE,
-            "selection_sample": SELECTION_SAMPLE,
-            "block_weights": BLOCK_WEIGHTS,
-        },
+        # How each kind's k was chosen; its figures in "kinds" (SELECTION_FIGURES) are from that run.
+        "selection": label,
+        **selection,
+        "params": all_params,
         "citizens_total": int(len(citizen_360)),
         "citizens_segmented": int(len(segments)),
         "citizens_without_consent": int((~consent).sum()),

@@ -6,13 +6,13 @@ metadata saved with the latest model artefacts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from ml.artifacts import latest_metadata
 from ml.segmentation import evaluate_against_truth
 
 
@@ -24,11 +24,6 @@ class Target:
     met: bool | None
 
 
-def _latest_metadata(models_dir: Path, name: str) -> dict:
-    files = sorted((models_dir / name).glob("*/metadata.json"), key=lambda p: p.stat().st_mtime)
-    return json.loads(files[-1].read_text()) if files else {}
-
-
 def measure_targets(database: Path, truth_csv: Path, models_dir: Path) -> list[Target]:
     """Adjusted Rand vs planted groups, silhouette, bootstrap Jaccard, MASE ratio and interval coverage."""
     targets: list[Target] = []
@@ -37,7 +32,7 @@ def measure_targets(database: Path, truth_csv: Path, models_dir: Path) -> list[T
     if truth_csv.exists() and not segments.empty:
         ari = evaluate_against_truth(segments, pd.read_csv(truth_csv))["ari_overall"]
         targets.append(Target("adjusted Rand index vs planted groups", ari, ">= 0.6", ari >= 0.6))
-    kinds = _latest_metadata(models_dir, "citizen_segments").get("kinds", {})
+    kinds = (latest_metadata(models_dir, "citizen_segments") or {}).get("kinds", {})
     for kind, info in sorted(kinds.items()):
         silhouette = info.get("silhouette")
         if silhouette is not None:
@@ -46,7 +41,7 @@ def measure_targets(database: Path, truth_csv: Path, models_dir: Path) -> list[T
         if stability:
             low = min(stability.values())
             targets.append(Target(f"lowest cluster Jaccard ({kind})", low, ">= 0.75", low >= 0.75))
-    forecast = _latest_metadata(models_dir, "demand_forecast")
+    forecast = latest_metadata(models_dir, "demand_forecast") or {}
     gate = forecast.get("gate") or {}
     if gate.get("model_mase") is not None and gate.get("seasonal_naive_mase"):
         ratio = gate["model_mase"] / gate["seasonal_naive_mase"]

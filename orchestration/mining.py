@@ -2,6 +2,10 @@
 
 They sit downstream of the marts, so a failed blocking check on any mart (or on staging's
 reconciliation) keeps them from running on poisoned data.
+
+Both fit and score on today's data every run, but reuse the previous artefact's choice of k and its
+backtest while those are younger than CIRM_MODEL_SELECTION_DAYS (see ml/segmentation.py and
+ml/forecasting.py for when a prior qualifies).
 """
 
 import base64
@@ -10,8 +14,8 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from ingest.warehouse import connect_warehouse, fetch_one
-from ml.artifacts import save_model_artifact
+from ingest.warehouse import connect_warehouse, fetch_one, table_exists
+from ml.artifacts import latest_metadata, save_model_artifact
 from ml.forecasting import MIN_HISTORY_DAYS, forecast_demand, history_gate
 from ml.segmentation import segment_citizens
 from orchestration.resources import WAREHOUSE_POOL, CirmSettings
@@ -55,6 +59,17 @@ def _replace_table(con, schema: str, table: str, frame: pd.DataFrame) -> None:  
     con.register("frame", frame)
     con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM frame")
     con.unregister("frame")
+
+
+def _backtest_on_file(con, prior: dict | None) -> bool:  # noqa: ANN001
+    """Whether ml.forecast_backtest still holds `prior`'s backtest, so reusing its verdicts matches the table.
+
+    It does not after a skipped run (which empties it) or a run that wrote it but failed before saving its artefact.
+    """
+    if not prior or not table_exists(con, "ml", "forecast_backtest"):
+        return False
+    origins = con.execute("SELECT DISTINCT origin_date::DATE FROM ml.forecast_backtest ORDER BY 1").fetchall()
+    return [str(d) for (d,) in origins] == prior.get("origins")
 
 
 def _chart(png: bytes | None, fallback_markdown: str) -> dg.MetadataValue:
@@ -102,7 +117,9 @@ def citizen_segments(context: dg.AssetExecutionContext, cirm: CirmSettings) -> I
             for key in ("citizen_segments", "segment_profiles"):
                 yield dg.MaterializeResult(asset_key=["ml", key], metadata={"skipped": reason, "dagster/row_count": 0})
             return
-        result = segment_citizens(citizens)
+        prior = latest_metadata(settings.models_dir, "citizen_segments")
+        result = segment_citizens(citizens, prior=prior, selection_days=settings.model_selection_days)
+        context.log.info(f"segmentation: k per kind {result.metadata['selection']}")
         _replace_table(con, "ml", "citizen_segments", result.segments)
         _replace_table(con, "ml", "segment_profiles", result.profiles)
     artefact = save_model_artifact(settings.models_dir, "citizen_segments", result.model, result.metadata)
@@ -111,6 +128,7 @@ def citizen_segments(context: dg.AssetExecutionContext, cirm: CirmSettings) -> I
         asset_key=["ml", "citizen_segments"],
         metadata={
             "summary": dg.MetadataValue.json(_plain(meta)),
+            "selection": result.metadata["selection"],
             "segmented_citizens": len(result.segments),
             "not_segmented_no_consent": len(citizens) - consenting,
             "profiles": _chart(result.chart_png, result.chart_markdown),
@@ -167,10 +185,19 @@ def demand_forecast(context: dg.AssetExecutionContext, cirm: CirmSettings) -> It
             for key in ("demand_forecast", "forecast_backtest"):
                 yield dg.MaterializeResult(asset_key=["ml", key], metadata={"skipped": reason, "dagster/row_count": 0})
             return
-        result = forecast_demand(daily, holidays=holidays)
+        prior = latest_metadata(settings.models_dir, "demand_forecast")
+        result = forecast_demand(
+            daily,
+            holidays=holidays,
+            prior=prior if _backtest_on_file(con, prior) else None,
+            selection_days=settings.model_selection_days,
+        )
         _replace_table(con, "ml", "demand_forecast", result.forecast)
-        _replace_table(con, "ml", "forecast_backtest", result.backtest)
+        if result.backtest is not None:  # else the prior's backtest, which the gate reused, stays published
+            _replace_table(con, "ml", "forecast_backtest", result.backtest)
         fallback = fetch_one(con, "SELECT count(DISTINCT series_id) FROM ml.demand_forecast WHERE is_fallback")[0]
+        backtest_rows = fetch_one(con, "SELECT count(*) FROM ml.forecast_backtest")[0]
+    context.log.info(f"forecast: {result.metadata['evaluation']}")
     if len(too_short):
         first = too_short.head(10).itertuples()
         named = ", ".join(f"{r.category}/{r.district_id} ({r.history_days} days)" for r in first)
@@ -183,6 +210,7 @@ def demand_forecast(context: dg.AssetExecutionContext, cirm: CirmSettings) -> It
         asset_key=["ml", "demand_forecast"],
         metadata={
             "summary": dg.MetadataValue.json(_plain(meta)),
+            "evaluation": result.metadata["evaluation"],
             "fallback_series": int(fallback),
             "series_too_short": len(too_short),
             "forecast_vs_actual": _chart(result.chart_png, result.chart_markdown),
@@ -191,7 +219,12 @@ def demand_forecast(context: dg.AssetExecutionContext, cirm: CirmSettings) -> It
         },
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "forecast_backtest"], metadata={"dagster/row_count": len(result.backtest)}
+        asset_key=["ml", "forecast_backtest"],
+        metadata={
+            "evaluation": result.metadata["evaluation"],
+            "evaluated_at": result.metadata["backtest"]["evaluated_at"],
+            "dagster/row_count": int(backtest_rows),
+        },
     )
 
 

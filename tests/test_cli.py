@@ -28,6 +28,15 @@ def test_settings_defaults_and_overrides(tmp_path) -> None:
         load_settings({"CIRM_SOURCE_URL": "ftp://x"})
 
 
+def test_model_selection_days_is_a_whole_number_of_days(tmp_path) -> None:
+    assert load_settings({"CIRM_DATA_DIR": str(tmp_path)}).model_selection_days == 7
+    assert load_settings({"CIRM_MODEL_SELECTION_DAYS": " 0 "}).model_selection_days == 0
+    assert load_settings({"CIRM_MODEL_SELECTION_DAYS": "30"}).model_selection_days == 30
+    for bad in ("-1", "1.5", "weekly"):
+        with pytest.raises(SettingsError, match=rf"CIRM_MODEL_SELECTION_DAYS='{bad}' is not a number of days"):
+            load_settings({"CIRM_MODEL_SELECTION_DAYS": bad})
+
+
 def test_passwords_never_reach_logs() -> None:
     assert redact_url("postgresql://app:s3cret@db:5432/cases") == "postgresql://app:***@db:5432/cases"
     assert redact_url("postgresql://app@db/cases") == "postgresql://app@db/cases"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from ml import forecasting
 from ml.demand_features import build_features
 from ml.demand_series import build_panel
 from ml.forecasting import BACKTEST_COLUMNS, FORECAST_COLUMNS, GBM, NAIVE, ForecastResult, forecast_demand
@@ -143,3 +147,119 @@ def test_series_too_young_are_held_back_with_the_reason() -> None:
     assert short["reason"][0] == f"5 day(s) of history; a forecast needs at least {MIN_HISTORY_DAYS}"
     nothing, none_short = history_gate(young.assign(received=0))
     assert nothing.empty and none_short.empty
+
+
+# --- reusing a prior run's backtest -----------------------------------------------------------------
+
+EVALUATED_AT = "2025-07-01T06:00:00"
+
+
+class Backtested(Exception):
+    """Raised by the stand-in for _backtest: this run backtested again."""
+
+
+def _prior(result: ForecastResult) -> dict:
+    """`result`'s metadata the way the next run reads it from metadata.json, backtested on EVALUATED_AT."""
+    prior = json.loads(json.dumps(result.metadata, default=str))
+    prior["backtest"]["evaluated_at"] = EVALUATED_AT
+    return prior
+
+
+def _forecast_again(daily, holidays, prior: dict, day: int, days: int = 7, **kwargs) -> ForecastResult:
+    clock = lambda: datetime(2025, 7, day, 6)  # noqa: E731
+    return forecast_demand(daily, holidays=holidays, seed=42, prior=prior, selection_days=days, clock=clock, **kwargs)
+
+
+@pytest.fixture
+def no_backtest(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise Backtested
+
+    monkeypatch.setattr(forecasting, "_backtest", refuse)
+
+
+def test_a_backtest_run_records_what_a_later_run_needs(result: ForecastResult) -> None:
+    assert result.metadata["evaluation"] == "backtested"
+    record = result.metadata["backtest"]
+    assert record["evaluated_in"] == result.metadata["model_version"] and record["evaluated_at"]
+    assert record["aggregate_passed"] is result.metadata["gate"]["aggregate_passed"] is True
+    assert set(record["calibration"]) == {GBM, NAIVE, "moving_average"}
+    per_series = result.backtest.pivot_table(index="series_id", columns="model", values="mase")
+    assert record["model_loses"] == sorted(per_series.index[per_series[GBM] > per_series[NAIVE]])
+
+
+def test_a_young_prior_backtest_is_reused_and_the_model_refitted(seasonal, result, no_backtest) -> None:
+    daily, holidays = seasonal
+    prior = _prior(result)
+    again = _forecast_again(daily, holidays, prior, day=7)  # 6 days on
+    assert again.backtest is None  # the published backtest stays the prior's
+    assert again.metadata["evaluation"] == f"reused from 2025-07-01/{result.metadata['model_version']}"
+    assert again.metadata["backtest"]["evaluated_at"] == EVALUATED_AT
+    assert again.metadata["metrics"] == prior["metrics"] and again.metadata["origins"] == prior["origins"]
+    assert again.model.estimator is not None and again.timings["final_fit_s"] > 0
+    # Same data, same verdicts, same calibration: the forecast, and version, a fresh backtest gave.
+    pd.testing.assert_frame_equal(again.forecast, result.forecast)
+    pd.testing.assert_frame_equal(_forecast_again(daily, holidays, prior, day=7).forecast, again.forecast)
+    # A reused run's metadata is the next run's prior, and it still ages from the backtest.
+    chained = json.loads(json.dumps(again.metadata, default=str))
+    assert _forecast_again(daily, holidays, chained, day=7).metadata["evaluation"] == again.metadata["evaluation"]
+    with pytest.raises(Backtested):
+        _forecast_again(daily, holidays, chained, day=8)
+
+
+def test_the_fallback_follows_the_reused_verdicts(seasonal, result, no_backtest) -> None:
+    daily, holidays = seasonal
+    prior = _prior(result)
+    prior["backtest"]["model_loses"] = ["cat0|D01"]
+    again = _forecast_again(daily, holidays, prior, day=2)
+    fallback = again.forecast.groupby("series_id")["is_fallback"].all()
+    assert fallback[fallback].index.tolist() == ["cat0|D01"]
+    assert (again.forecast.loc[again.forecast["series_id"] == "cat0|D01", "model"] == NAIVE).all()
+    assert again.metadata["model_version"] != result.metadata["model_version"]  # other verdicts, other forecast
+    prior["backtest"]["aggregate_passed"] = False
+    lost = _forecast_again(daily, holidays, prior, day=2)
+    assert lost.forecast["is_fallback"].all() and lost.metadata["is_fallback"] is True
+
+
+def _seed_changed(prior: dict) -> None:
+    prior["backtest"]["params"]["seed"] = 7
+
+
+def _code_changed(prior: dict) -> None:
+    prior["backtest"]["code_version"] = "0.0.1+gfeedfacecafe"
+
+
+def _no_record(prior: dict) -> None:
+    del prior["backtest"]
+
+
+def _corrupt(prior: dict) -> None:
+    prior["backtest"]["calibration"] = {GBM: {"alpha": "x"}}
+
+
+@pytest.mark.parametrize(
+    ("day", "days", "change"),
+    [
+        (8, 7, None),  # 7 days old: due
+        (1, 0, None),  # 0 days: backtest on every run
+        (2, 7, _seed_changed),
+        (2, 7, _code_changed),
+        (2, 7, _no_record),  # e.g. written by an older version
+        (2, 7, _corrupt),
+    ],
+)
+def test_an_old_or_different_prior_backtests_again(seasonal, result, no_backtest, day, days, change) -> None:
+    daily, holidays = seasonal
+    prior = _prior(result)
+    if change:
+        change(prior)
+    with pytest.raises(Backtested):
+        _forecast_again(daily, holidays, prior, day=day, days=days)
+
+
+def test_a_prior_over_other_series_or_parameters_than_today_is_not_reused(seasonal, result, no_backtest) -> None:
+    daily, holidays = seasonal
+    with pytest.raises(Backtested):
+        _forecast_again(daily.loc[daily["category"] != "cat3"], holidays, _prior(result), day=2)
+    with pytest.raises(Backtested):
+        _forecast_again(daily, holidays, _prior(result), day=2, hgb_params={"max_iter": 100})

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from ml import segmentation
 from ml.citizen_features import build_citizen_features, parse_category_mix
 from ml.segmentation import SEGMENT_COLUMNS, SegmentationResult, evaluate_against_truth, segment_citizens
 from ml.synthetic import make_citizen_360
@@ -122,6 +124,14 @@ def test_category_mix_json_becomes_share_columns() -> None:
     assert labels["category_snow_and_ice"] == "Snow and Ice"
 
 
+def test_category_shares_do_not_depend_on_the_json_key_order() -> None:
+    # Arrow orders its columns by first appearance (and, threaded, by block): summing 0.1 + 0.2 + 0.3 in
+    # another order differs in the last bit, which once changed model versions of unchanged data.
+    one, _ = parse_category_mix(pd.Series(['{"a": 0.1, "b": 0.2, "c": 0.3}', '{"c": 0.5}']))
+    other, _ = parse_category_mix(pd.Series(['{"c": 0.3, "b": 0.2, "a": 0.1}', '{"c": 0.5}']))
+    pd.testing.assert_frame_equal(one, other, check_exact=True)
+
+
 def test_channel_shares_and_log_transforms(citizens) -> None:
     frame, _ = citizens
     features = build_citizen_features(frame.head(50))
@@ -163,3 +173,134 @@ def test_the_saved_kind_model_reassigns_the_same_segments(citizens, result: Segm
     assigned = result.model["resident"].assign(features.transformed)
     published = result.segments.set_index("citizen_id").loc[consenting["citizen_id"], "segment_id"]
     assert (assigned == published.to_numpy()).all()
+
+
+# --- reusing a prior run's choice of k --------------------------------------------------------------
+
+SELECTED_AT = "2025-07-01T06:00:00"
+
+
+class Selected(Exception):
+    """Raised by the stand-in for select_k: this run chose k again."""
+
+
+def _prior(result: SegmentationResult) -> dict:
+    """`result`'s metadata the way the next run reads it from metadata.json, selected on SELECTED_AT."""
+    return {**json.loads(json.dumps(result.metadata, default=str)), "selected_at": SELECTED_AT}
+
+
+def _day(day: int):
+    return lambda: datetime(2025, 7, day, 6)
+
+
+def _segment_again(frame: pd.DataFrame, prior: dict, day: int, days: int = 7, **kwargs) -> SegmentationResult:
+    return segment_citizens(
+        frame, seed=42, scored_at=pd.Timestamp("2025-07-01 06:00"), prior=prior, selection_days=days,
+        clock=_day(day), **kwargs,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def no_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise Selected
+
+    monkeypatch.setattr(segmentation, "select_k", refuse)
+    monkeypatch.setattr(segmentation, "bootstrap_stability", refuse)
+
+
+def test_a_selection_run_says_so_and_stamps_its_date(citizens) -> None:
+    frame, _ = citizens
+    small = frame.loc[frame["kind"] == "resident"].head(300)
+    result = segment_citizens(small, seed=1, n_bootstrap=3, clock=_day(3))
+    assert result.metadata["selection"] == "selected"
+    assert result.metadata["selected_at"] == "2025-07-03T06:00:00"
+    assert result.metadata["selected_in"] == result.metadata["model_version"]
+
+
+def test_a_young_prior_k_is_reused_without_selecting(citizens, result: SegmentationResult, no_selection) -> None:
+    frame, _ = citizens
+    prior = _prior(result)
+    again = _segment_again(frame, prior, day=7)  # 6 days on
+    assert again.metadata["selection"] == f"reused from 2025-07-01/{result.metadata['model_version']}"
+    assert again.metadata["selected_at"] == SELECTED_AT
+    for kind, summary in again.metadata["kinds"].items():
+        for key in segmentation.SELECTION_FIGURES:
+            assert summary[key] == prior["kinds"][kind][key], (kind, key)
+    # The reused k is fitted the way selecting it fits it: the same segments as the selection run.
+    pd.testing.assert_frame_equal(again.segments, result.segments)
+    pd.testing.assert_frame_equal(again.profiles, result.profiles)
+    assert again.metadata["model_version"] == result.metadata["model_version"]
+    pd.testing.assert_frame_equal(_segment_again(frame, prior, day=7).segments, again.segments)  # deterministic
+    # A reused run's metadata is the next run's prior, and it still ages from the selection.
+    chained = json.loads(json.dumps(again.metadata, default=str))
+    assert _segment_again(frame, chained, day=7).metadata["selection"] == again.metadata["selection"]
+    with pytest.raises(Selected):
+        _segment_again(frame, chained, day=8)
+
+
+def test_the_prior_k_is_used_even_where_selecting_would_choose_another(
+    citizens, result: SegmentationResult, no_selection
+) -> None:
+    frame, _ = citizens
+    prior = _prior(result)
+    prior["kinds"]["resident"]["k"] = 3  # selection chose 4 (test_planted_groups_are_recovered)
+    again = _segment_again(frame, prior, day=2)
+    residents = again.segments.loc[again.segments["kind"] == "resident"]
+    assert again.metadata["kinds"]["resident"]["k"] == 3 and residents["segment_id"].nunique() == 3
+    assert again.metadata["kinds"]["business"]["k"] == result.metadata["kinds"]["business"]["k"]
+    assert again.metadata["model_version"] != result.metadata["model_version"]  # the version names the k
+    # Citizens who withdrew consent since the selection drop out as on any run.
+    withdrawn = frame.assign(consent_analytics=frame["consent_analytics"] & (frame.index % 10 != 0))
+    fewer = _segment_again(withdrawn, prior, day=2)
+    assert set(fewer.segments["citizen_id"]) == set(withdrawn.loc[withdrawn["consent_analytics"], "citizen_id"])
+    assert fewer.metadata["selection"].startswith("reused from")
+
+
+def _seed_changed(prior: dict) -> None:
+    prior["params"]["seed"] = 7
+
+
+def _code_changed(prior: dict) -> None:
+    prior["code_version"] = "0.0.1+gfeedfacecafe"
+
+
+def _kind_dropped(prior: dict) -> None:
+    del prior["kinds"]["business"]
+
+
+def _k_too_large(prior: dict) -> None:
+    prior["kinds"]["business"]["k"] = 9  # outside today's k range
+
+
+def _corrupt(prior: dict) -> None:
+    prior["kinds"]["resident"] = "garbage"
+
+
+@pytest.mark.parametrize(
+    ("day", "days", "change"),
+    [
+        (8, 7, None),  # 7 days old: due
+        (1, 0, None),  # 0 days: select on every run
+        (2, 7, _seed_changed),
+        (2, 7, _code_changed),
+        (2, 7, _kind_dropped),
+        (2, 7, _k_too_large),
+        (2, 7, _corrupt),
+    ],
+)
+def test_an_old_or_different_prior_selects_again(citizens, result, no_selection, day, days, change) -> None:
+    frame, _ = citizens
+    prior = _prior(result)
+    if change:
+        change(prior)
+    with pytest.raises(Selected):
+        _segment_again(frame, prior, day=day, days=days)
+
+
+def test_a_prior_made_with_other_parameters_than_today_is_not_reused(citizens, result, no_selection) -> None:
+    frame, _ = citizens
+    with pytest.raises(Selected):
+        _segment_again(frame, _prior(result), day=2, n_bootstrap=5)
+    with pytest.raises(Selected):
+        _segment_again(frame, _prior(result), day=2, k_range=range(2, 6))
