@@ -7,9 +7,11 @@ in a temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +90,10 @@ def test_dbt_build_passes_on_fixture(warehouse: Warehouse) -> None:
 
 def test_models_land_in_their_exact_schemas(built: Path) -> None:
     schemas = {s for (s,) in query(built, "select distinct schema_name from duckdb_tables()")}
-    assert schemas == {"raw", *DERIVED_SCHEMAS}
+    assert schemas == {"raw", *DERIVED_SCHEMAS, "meta"}  # meta: the facts' change watermarks
+    assert {t for (t,) in query(built, "select table_name from duckdb_tables() where schema_name = 'meta'")} == {
+        "change_watermarks"
+    }
     # Relations: the drop channels' quarantine (and staging) are views of their incremental gates.
     quarantine = {
         t for (t,) in query(built, "select table_name from information_schema.tables where table_schema = 'quarantine'")
@@ -384,6 +389,25 @@ def test_example_queries_return_rows(built: Path) -> None:
 # ------------------------------------------------------------------------------ incremental
 
 
+def window_a_refresh_b(a: Path, b: Path, tmp_path: Path, day: int, *args: str) -> None:
+    """A: a partition run of `day`'s window; B: a full refresh without tests."""
+    min_date, max_date = DAY_WINDOWS[day]
+    windowed = run_dbt(a, "build", *args, "--vars", json.dumps({"min_date": min_date, "max_date": max_date}),
+                       work_dir=tmp_path / "a")  # fmt: skip
+    assert windowed.returncode == 0, windowed.output[-3000:]
+    full = run_dbt(b, "build", "--full-refresh", "--exclude-resource-type", "test", work_dir=tmp_path / "b")
+    assert full.returncode == 0, full.output[-3000:]
+
+
+@contextlib.contextmanager
+def attached(a: Path, b: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One connection with warehouses `a` and `b` attached read-only under those names."""
+    with duckdb.connect() as con:
+        con.execute(f"attach '{a}' as a (read_only)")
+        con.execute(f"attach '{b}' as b (read_only)")
+        yield con
+
+
 def test_incremental_runs_equal_a_full_refresh(built: Path, tmp_path: Path) -> None:
     """Days 2 and 3 land on copies of the day-1 warehouse. A: incremental runs (day 2 with no vars,
     day 3 with its partition window, ending on the window so a missed row shows). B: the same raw
@@ -401,16 +425,9 @@ def test_incremental_runs_equal_a_full_refresh(built: Path, tmp_path: Path) -> N
     assert snap.returncode == 0, snap.output[-3000:]
     for path in (a, b):
         apply_fixture_day(path, 3)
-    min_date, max_date = DAY_WINDOWS[3]
-    windowed = run_dbt(a, "build", "--vars", json.dumps({"min_date": min_date, "max_date": max_date}),
-                       work_dir=tmp_path / "a")  # fmt: skip
-    assert windowed.returncode == 0, windowed.output[-3000:]
-    full = run_dbt(b, "build", "--full-refresh", "--exclude-resource-type", "test", work_dir=tmp_path / "b")
-    assert full.returncode == 0, full.output[-3000:]
+    window_a_refresh_b(a, b, tmp_path, 3)
 
-    with duckdb.connect() as con:
-        con.execute(f"attach '{a}' as a (read_only)")
-        con.execute(f"attach '{b}' as b (read_only)")
+    with attached(a, b) as con:
         tables = [
             t
             for (t,) in con.execute("""
@@ -436,6 +453,71 @@ def test_incremental_runs_equal_a_full_refresh(built: Path, tmp_path: Path) -> N
             select party_id from a.marts.fct_contacts where contact_id = 'hotline-H-0004'""").fetchall() == [("12",)]
         assert con.execute("""
             select count(*) from a.marts.dim_citizen where citizen_id = 7""").fetchall() == [(2,)]
+
+
+FACTS = ("fct_contacts", "fct_request_events", "fct_satisfaction", "fct_service_requests")
+
+
+def _facts_differing(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Per fact, rows in attached `a` or `b` but not in the other."""
+    return {
+        fact: con.execute(f"""
+            select (select count(*) from (from a.marts.{fact} except all from b.marts.{fact}))
+                 + (select count(*) from (from b.marts.{fact} except all from a.marts.{fact}))""").fetchall()[0][0]
+        for fact in FACTS
+    }
+
+
+def test_a_catch_up_run_takes_the_loads_after_the_last_one_it_took_whole(built: Path, tmp_path: Path) -> None:
+    """Days 2 and 3 land before any run. A: a partition run of day 3 only (it takes part of the
+    loads: day 2's rows stay out), then a catch-up run without vars. B: one full refresh. The
+    partition run raised the facts' latest `_loaded_at` to day 3's load, so a catch-up from that
+    time would have skipped day 2; the recorded change watermark (the first build's) does not."""
+    with duckdb.connect(str(built), read_only=True) as con:
+        recorded = dict(con.execute("select model, loaded_at from meta.change_watermarks").fetchall())
+        latest = {f: con.execute(f"select max(_loaded_at) from marts.{f}").fetchall()[0][0] for f in FACTS}
+    assert recorded == latest  # the first build took everything
+
+    a = copy_warehouse(built, tmp_path / "a.duckdb")
+    b = copy_warehouse(built, tmp_path / "b.duckdb")
+    for path in (a, b):
+        apply_fixture_day(path, 2)
+        apply_fixture_day(path, 3)
+    window_a_refresh_b(a, b, tmp_path, 3, "--exclude-resource-type", "test")
+    with attached(a, b) as con:
+        # The windowed run left the watermarks alone and left rows behind.
+        assert dict(con.execute("select model, loaded_at from a.meta.change_watermarks").fetchall()) == recorded
+        assert sum(_facts_differing(con).values()) > 0
+        raised = con.execute("select max(_loaded_at) from a.marts.fct_service_requests").fetchall()[0][0]
+        assert raised > recorded["fct_service_requests"]
+
+    catch_up = run_dbt(a, "build", "--exclude-resource-type", "test", work_dir=tmp_path / "a")
+    assert catch_up.returncode == 0, catch_up.output[-3000:]
+    with attached(a, b) as con:
+        assert _facts_differing(con) == dict.fromkeys(FACTS, 0)
+        after = dict(con.execute("select model, loaded_at from a.meta.change_watermarks").fetchall())
+        assert after == {f: con.execute(f"select max(_loaded_at) from a.marts.{f}").fetchall()[0][0] for f in FACTS}
+
+
+def test_the_first_catch_up_after_a_full_build_leaves_older_loads_alone(built: Path, tmp_path: Path) -> None:
+    """Every row of a first build carries the same load time. A catch-up run recomputes the rows
+    of loads after it only: marked rows of untouched requests keep their mark. (Comparing with
+    `>=` the table's latest load time recomputed the whole history.)"""
+    a = copy_warehouse(built, tmp_path / "a.duckdb")
+    with duckdb.connect(str(a)) as con:
+        con.execute("update marts.fct_service_requests set priority = 'marked'")
+        marked = con.execute("select count(*) from marts.fct_service_requests").fetchall()[0][0]
+    apply_fixture_day(a, 2)
+    run = run_dbt(a, "build", "--exclude-resource-type", "test", work_dir=tmp_path / "a")
+    assert run.returncode == 0, run.output[-3000:]
+    recomputed, still_marked = query(
+        a,
+        """
+        select count(*) filter (where priority <> 'marked'), count(*) filter (where priority = 'marked')
+        from marts.fct_service_requests""",
+    )[0]
+    assert recomputed > 0  # day 2's requests
+    assert 0 < still_marked < marked
 
 
 GATED_DROPS = {

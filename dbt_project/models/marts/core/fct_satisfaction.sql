@@ -8,6 +8,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
         tags=['partitioned'],
+        post_hook="{{ record_change_watermark() }}",
     )
 }}
 
