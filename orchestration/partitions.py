@@ -6,7 +6,7 @@ backfilled range of days, owns exactly its window: a failed day shows as a missi
 is backfilled in one run (single-run backfill policy).
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -17,9 +17,25 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end
 single_run_backfill = dg.BackfillPolicy.single_run()
 
 
+def catch_up_partition_key(as_of: datetime) -> str:
+    """The catch-up partition of a run created at `as_of`: with end_offset=1 the last partition is
+    the day that holds the current time, so it is the day of `as_of`."""
+    return daily_partitions.get_partition_key_for_timestamp(as_of.timestamp())
+
+
+def is_catch_up_range(start: str, end: str, run_created_at: datetime) -> bool:
+    """Whether a run of partitions [start, end] is the catch-up run: today's partition alone, today
+    being the day the run was created. Judged at each step's own time instead, a run that crossed
+    midnight (UTC) caught up in its first steps and ran the later ones (the facts) as the past day's
+    window."""
+    return start == end == catch_up_partition_key(run_created_at)
+
+
 def is_catch_up(context: dg.AssetExecutionContext) -> bool:
     keys = context.partition_key_range
-    return keys.start == keys.end == daily_partitions.get_last_partition_key()
+    record = context.instance.get_run_record_by_id(context.run_id)
+    created = record.create_timestamp if record is not None else datetime.now(UTC)
+    return is_catch_up_range(keys.start, keys.end, created)
 
 
 def explicit_window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime] | None:

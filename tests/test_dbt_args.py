@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from orchestration.dbt.args import build_args, window_vars
+from orchestration.dbt.assets import reusable_parse_state
 from orchestration.dbt.translator import CirmDbtTranslator, layer_of
 
 
@@ -24,6 +25,12 @@ def test_build_args() -> None:
     assert json.loads(args[2]) == {"min_date": "2025-03-01", "max_date": "2025-03-03"}
     assert build_args("snapshot") == ["snapshot"]
     assert build_args("build", full_refresh=True) == ["build", "--full-refresh"]
+
+
+def test_only_an_invocation_without_vars_hands_on_its_parse_state() -> None:
+    assert reusable_parse_state(build_args("build"))
+    window = {"min_date": "2025-03-01", "max_date": "2025-03-02"}
+    assert not reusable_parse_state(build_args("build", extra_vars=window))
 
 
 def test_translator_maps_sources_to_raw_assets_and_models_to_layers() -> None:
