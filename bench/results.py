@@ -66,13 +66,19 @@ def machine_info() -> dict:
 
 
 def git_commit(repo: Path = REPO_DIR) -> dict:
-    """HEAD and whether tracked files differ from it (a dirty tree is not exactly that commit)."""
+    """HEAD and whether tracked files differ from it (a dirty tree is not exactly that commit).
+
+    The benchmark's own outputs do not count: after one scale has written its results, the next
+    scale of the same `make bench` would otherwise record a dirty tree.
+    """
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else ""
 
-    return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain", "-uno"))}
+    outputs = (f":(exclude){path.relative_to(REPO_DIR)}" for path in (LATEST, README))
+    dirty = git("status", "--porcelain", "-uno", "--", ".", *outputs)
+    return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(dirty)}
 
 
 def now_utc() -> str:

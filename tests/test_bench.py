@@ -4,6 +4,7 @@ attribution, both floors on a tiny city, rows reconciled with the warehouse, res
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -327,3 +328,20 @@ def test_cli_has_bench() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--scale", "XL"])
     assert build_parser().parse_args(["bench", "--render-only"]).render_only
+
+
+def test_the_benchmarks_own_outputs_do_not_make_the_tree_dirty(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    for name in ("bench/results/latest.json", "bench/README.md", "orchestration/x.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("before\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
+    (tmp_path / "bench/results/latest.json").write_text("after\n")
+    (tmp_path / "bench/README.md").write_text("after\n")
+    assert res.git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "orchestration/x.py").write_text("after\n")
+    assert res.git_commit(tmp_path)["dirty"] is True
