@@ -106,5 +106,10 @@ def reusable_prior(
     return prior if same else None
 
 
+def reuse_label(at: object, version: object) -> str:
+    """How metadata names a reused selection: the day it was made and the model version it was made in."""
+    return f"reused from {str(at)[:10]}/{version}"
+
+
 def _as_json(value: object) -> object:
     return json.loads(json.dumps(value, sort_keys=True, default=str))

@@ -99,11 +99,16 @@ def choose_k(candidates: list[KCandidate]) -> tuple[KCandidate, bool]:
     return max(candidates, key=lambda c: (round(c.min_stability, 3), c.silhouette)), False
 
 
+def supported_ks(n_citizens: int, k_range: range = K_RANGE) -> list[int]:
+    """The k's of the range that `n_citizens` support: at least ~10 citizens per segment."""
+    return [k for k in k_range if k * 10 <= n_citizens]
+
+
 def select_k(
     features: np.ndarray, *, seed: int, k_range: range = K_RANGE, n_bootstrap: int = N_BOOTSTRAP
 ) -> tuple[KCandidate, bool, list[KCandidate]]:
     """Evaluate every k of the range that the number of citizens supports and choose one."""
-    ks = [k for k in k_range if k * 10 <= len(features)]  # at least ~10 citizens per segment
+    ks = supported_ks(len(features), k_range)
     candidates = [evaluate_k(features, k, seed=seed, n_bootstrap=n_bootstrap) for k in ks]
     choice, qualified = choose_k(candidates)
     return choice, qualified, candidates

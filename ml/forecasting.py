@@ -28,7 +28,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from ml import charts
-from ml.artifacts import reusable_prior
+from ml.artifacts import reusable_prior, reuse_label
 from ml.baselines import moving_average, seasonal_naive
 from ml.demand_features import FeatureBinner, FeatureMatrix, build_features
 from ml.demand_series import DemandPanel, build_panel
@@ -433,7 +433,7 @@ def _forecast_demand(
 
 def _metadata(panel, evaluation: _Evaluation, fallback, model, model_version, horizon, seed, timings) -> dict:
     aggregate, source = evaluation.aggregate, evaluation.source
-    label = f"reused from {str(source['evaluated_at'])[:10]}/{source['evaluated_in']}" if evaluation.reused else None
+    label = reuse_label(source["evaluated_at"], source["evaluated_in"]) if evaluation.reused else None
     model_mase = aggregate.get(GBM, {}).get("mase", float("nan"))
     naive_mase = aggregate.get(NAIVE, {}).get("mase", float("nan"))
     return {

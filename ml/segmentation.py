@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ml import charts
-from ml.artifacts import reusable_prior
+from ml.artifacts import reusable_prior, reuse_label
 from ml.citizen_features import build_citizen_features
 from ml.cluster_selection import (
     K_RANGE,
@@ -37,6 +37,7 @@ from ml.cluster_selection import (
     bootstrap_stability,
     fit_kmeans,
     select_k,
+    supported_ks,
 )
 from ml.metrics import silhouette_on_sample
 from ml.segment_naming import name_segments, profile_zscores
@@ -105,8 +106,8 @@ def _space_scale(values: np.ndarray, columns: list[str], blocks: dict[str, list[
 
 
 def _selectable_ks(n: int, k_range: range) -> list[int]:
-    """The k's a kind of n active citizens may be split into: about 10 citizens a segment in the sample."""
-    return [k for k in k_range if k * 10 <= min(n, SELECTION_SAMPLE)] if n >= MIN_CITIZENS else []
+    """The k's a kind of n active citizens may be split into: those its selection sample supports."""
+    return supported_ks(min(n, SELECTION_SAMPLE), k_range) if n >= MIN_CITIZENS else []
 
 
 def _segment_kind(
@@ -352,7 +353,7 @@ def _segment_citizens(
     )
     if reused:
         selection = {"selected_at": prior["selected_at"], "selected_in": prior.get("selected_in")}
-        label = f"reused from {str(selection['selected_at'])[:10]}/{selection['selected_in']}"
+        label = reuse_label(selection["selected_at"], selection["selected_in"])
     else:
         selection, label = {"selected_at": pd.Timestamp(now).isoformat(), "selected_in": model_version}, "selected"
     segments = pd.DataFrame(
